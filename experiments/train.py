@@ -1,0 +1,118 @@
+"""Train one setting of the paper and leave everything in one run directory.
+
+  python experiments/train.py                               # MLP 1x512, random labels, CIFAR-10
+  python experiments/train.py --flagfile=flags/table1/inception_crop_wd.flags
+  python experiments/train.py --model=inception_small --corruption=random_labels --train_size=2000
+
+Defaults are the paper's for the chosen model (rethinking/training/defaults.py); with no flags
+the headline experiment runs: MLP 1x512 fitting random labels on CIFAR-10. Results land in
+<logdir>/<run_name>/ (TensorBoard events, checkpoints, results.json). A run started again with
+the same command resumes where it stopped.
+"""
+from __future__ import annotations
+
+import json
+import os
+import sys
+
+from absl import flags
+from absl import logging
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from experiments import cli  # noqa: E402  pylint: disable=wrong-import-position
+from rethinking import config as config_lib  # noqa: E402
+from rethinking import validation  # noqa: E402
+
+_DATASET = flags.DEFINE_string("dataset", "cifar10", f"One of {config_lib.DATASETS}.")
+_DATA_DIR = flags.DEFINE_string("data_dir", None, "tfds data dir (default: $TFDS_DATA_DIR).")
+_MODEL = flags.DEFINE_string("model", "mlp_1x512", "Model registry name.")
+_CORRUPTION = flags.DEFINE_string("corruption", "random_labels",
+                                  f"One of {config_lib.CORRUPTIONS}.")
+_CORRUPT_PROB = flags.DEFINE_float("corrupt_prob", None,
+                                   "Label corruption probability (--corruption=labels only).")
+_PIXEL_UNIT = flags.DEFINE_string(
+    "pixel_unit", "pixel", "Pixel permutations move whole pixels ('pixel') or single values "
+    "('value'); the paper does not say.")
+_SEED = flags.DEFINE_integer("seed", 0, "Seed of corruption, initialisation, order, augmentation.")
+_TRAIN_SIZE = flags.DEFINE_integer("train_size", 0, "Use the first N training examples; 0 = all.")
+_EPOCHS = flags.DEFINE_integer("epochs", None, "Epochs (default: the model's).")
+_MAX_STEPS = flags.DEFINE_integer("max_steps", 0, "Stop after this many steps; 0 = no limit.")
+_BATCH_SIZE = flags.DEFINE_integer("batch_size", None, "Batch size (default 128).")
+_LEARNING_RATE = flags.DEFINE_float("learning_rate", None, "Initial learning rate "
+                                    "(default: 0.1 Inception, 0.01 AlexNet/MLPs).")
+_LR_DECAY = flags.DEFINE_float("lr_decay", None, "Learning-rate factor per epoch (default 0.95).")
+_MOMENTUM = flags.DEFINE_float("momentum", None, "SGD momentum (default 0.9).")
+_WEIGHT_DECAY = flags.DEFINE_float("weight_decay", 0.0, "L2 penalty on the kernels, in the loss.")
+_AUGMENT = flags.DEFINE_bool("augment", False, "Random 28x28 crops (Table 1 'random crop').")
+_DROPOUT = flags.DEFINE_float("dropout", 0.0, "Dropout rate before the classifier.")
+_EVAL_EVERY = flags.DEFINE_integer("eval_every", 1, "Evaluate the whole train and test sets "
+                                   "every this many epochs.")
+_STOP_WHEN_FIT = flags.DEFINE_bool("stop_when_fit", False,
+                                   "Stop once the whole training set is fit (100% accuracy).")
+_LOGDIR = flags.DEFINE_string("logdir", "runs", "Parent of run directories.")
+_RUN_NAME = flags.DEFINE_string("run_name", "", "Run directory name (default: from the setting).")
+_STRATEGY = flags.DEFINE_string("strategy", "default", f"One of {config_lib.STRATEGIES}.")
+_PRECISION = flags.DEFINE_string("precision", "float32", f"One of {config_lib.PRECISIONS}.")
+_JIT = flags.DEFINE_bool("jit", False, "Compile the training step with XLA.")
+_DETERMINISTIC = flags.DEFINE_bool("deterministic", False, "Deterministic ops (bitwise resume).")
+_STEPS_PER_CALL = flags.DEFINE_integer("steps_per_call", 0,
+                                       "Steps per compiled call (0 = the default, 100).")
+_DOWNLOAD = flags.DEFINE_bool("download", True, "Let tfds download a missing dataset.")
+
+
+def build_config() -> tuple[config_lib.RunConfig, bool]:
+  """RunConfig from the flags, with the model's paper defaults for unset optimiser flags."""
+  from rethinking.training import defaults  # pylint: disable=import-outside-toplevel
+  d = defaults.defaults_for(_MODEL.value)
+  pick = lambda flag, key: flag.value if flag.value is not None else d[key]  # noqa: E731
+  prob_given = _CORRUPT_PROB.value is not None
+  cfg = config_lib.RunConfig(
+      data=config_lib.DataConfig(name=_DATASET.value, data_dir=_DATA_DIR.value,
+                                 train_size=_TRAIN_SIZE.value, download=_DOWNLOAD.value),
+      corruption=config_lib.CorruptionConfig(
+          kind=_CORRUPTION.value, prob=_CORRUPT_PROB.value if prob_given else 0.0,
+          seed=_SEED.value, pixel_unit=_PIXEL_UNIT.value),
+      model=config_lib.ModelConfig(name=_MODEL.value, weight_decay=_WEIGHT_DECAY.value,
+                                   dropout=_DROPOUT.value),
+      train=config_lib.TrainConfig(
+          epochs=pick(_EPOCHS, "epochs"), max_steps=_MAX_STEPS.value,
+          batch_size=pick(_BATCH_SIZE, "batch_size"),
+          learning_rate=pick(_LEARNING_RATE, "learning_rate"),
+          lr_decay=pick(_LR_DECAY, "lr_decay"), momentum=pick(_MOMENTUM, "momentum"),
+          augment=_AUGMENT.value, eval_every=_EVAL_EVERY.value,
+          stop_when_fit=_STOP_WHEN_FIT.value, strategy=_STRATEGY.value,
+          precision=_PRECISION.value, jit=_JIT.value, deterministic=_DETERMINISTIC.value,
+          seed=_SEED.value, steps_per_call=_STEPS_PER_CALL.value),
+      logdir=_LOGDIR.value, run_name=_RUN_NAME.value)
+  return cfg, prob_given
+
+
+def main(argv):
+  if len(argv) > 1:
+    cli.die(f"error: unexpected arguments {argv[1:]}: all settings are --flags")
+  cfg, prob_given = build_config()
+  from rethinking.data import datasets  # pylint: disable=import-outside-toplevel
+  size = (datasets.split_size(cfg.data.name, "train", cfg.data.data_dir)
+          if cfg.data.name in datasets.IN_MEMORY else None)
+  invalid = validation.check_run_config(cfg, prob_given, split_size=size)
+  if invalid:
+    cli.die(str(invalid))
+  from rethinking.training import trainer  # pylint: disable=import-outside-toplevel
+  from rethinking.training import runio  # pylint: disable=import-outside-toplevel
+  try:
+    results = trainer.train(cfg)
+  except (datasets.DatasetUnavailableError, runio.RunLockedError,
+          trainer.FingerprintMismatchError) as e:
+    cli.die(f"error: {e}")
+  summary = {k: results[k] for k in ("status", "final", "steps_to_fit", "epochs_to_fit",
+                                     "device", "precision", "wall_seconds")}
+  summary["measured_on"] = (f"{results['data']['name']} train_size={results['data']['train_size']}"
+                            f" corruption={results['corruption']['kind']}")
+  print(json.dumps(summary, indent=1))
+  logging.info("results: %s", os.path.join(results["run_dir"], "results.json"))
+  if results["status"] == "diverged":
+    sys.exit(1)
+
+
+if __name__ == "__main__":
+  cli.run(main)

@@ -1,0 +1,438 @@
+"""The trainer: SGD with momentum on a corrupted dataset, one run directory per setting.
+
+flags -> RunConfig -> `train(config)` -> `<logdir>/<run_name>/`:
+  events.* (TensorBoard: per-step loss and learning rate; per-evaluation accuracy and loss on the
+  whole corrupted training set without augmentation, and on the clean test set; HParams),
+  ckpt-* (tf.train.CheckpointManager, two or more kept), state.json (what the checkpoints do not
+  hold: evaluation history, fingerprints), results.json (written atomically, last).
+
+Training runs as compiled calls of up to `steps_per_call` steps over device-resident data
+(rethinking.data.pipeline): no host work between steps, the batch order and augmentation are
+pure functions of (seed, step), so a resumed run repeats exactly what an uninterrupted one does.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+import signal
+import time
+from typing import Callable, Optional
+
+from absl import logging
+import keras
+import numpy as np
+import tensorflow as tf
+
+from rethinking import config as config_lib
+from rethinking.data import pipeline as pipeline_lib
+from rethinking.data import preprocessing
+from rethinking.training import runio
+
+RESULTS = "results.json"
+STATE = "state.json"
+DEFAULT_STEPS_PER_CALL = 100
+EVAL_CHUNK = 1000
+
+
+class FingerprintMismatchError(RuntimeError):
+  pass
+
+
+def run_name_for(cfg: config_lib.RunConfig) -> str:
+  """A readable default run name: model_dataset_corruption[-p]_seed."""
+  c = cfg.corruption
+  kind = f"labels{c.prob:g}" if c.kind == "labels" else c.kind
+  parts = [cfg.model.name, cfg.data.name, kind]
+  if cfg.train.augment:
+    parts.append("crop")
+  if cfg.model.weight_decay:
+    parts.append(f"wd{cfg.model.weight_decay:g}")
+  if cfg.data.train_size:
+    parts.append(f"n{cfg.data.train_size}")
+  parts.append(f"s{cfg.train.seed}")
+  return "_".join(parts)
+
+
+def run_dir_for(cfg: config_lib.RunConfig) -> str:
+  return os.path.join(cfg.logdir, cfg.run_name or run_name_for(cfg))
+
+
+def make_strategy(name: str) -> tf.distribute.Strategy:
+  if name == "default":
+    return tf.distribute.get_strategy()
+  if name == "mirrored":
+    return tf.distribute.MirroredStrategy()
+  if name == "multi_worker":
+    return tf.distribute.MultiWorkerMirroredStrategy()
+  if name == "tpu":
+    resolver = tf.distribute.cluster_resolver.TPUClusterResolver()
+    tf.config.experimental_connect_to_cluster(resolver)
+    tf.tpu.experimental.initialize_tpu_system(resolver)
+    return tf.distribute.TPUStrategy(resolver)
+  raise ValueError(f"unknown strategy {name!r}; known: {', '.join(config_lib.STRATEGIES)}")
+
+
+class _StopRequest:
+  """Turns SIGINT/SIGTERM into a flag checked between compiled calls."""
+
+  def __init__(self):
+    self.requested = False
+    self._previous = {}
+
+  def __enter__(self):
+    for sig in (signal.SIGINT, signal.SIGTERM):
+      try:
+        self._previous[sig] = signal.signal(sig, self._handle)
+      except ValueError:  # not the main thread: leave signals alone
+        pass
+    return self
+
+  def _handle(self, signum, frame):
+    del frame
+    logging.warning("signal %d: checkpointing and stopping after the current call", signum)
+    self.requested = True
+
+  def __exit__(self, *args):
+    for sig, handler in self._previous.items():
+      signal.signal(sig, handler)
+    return False
+
+
+class Trainer:
+  """One run of one configuration. `run()` returns the results dict (also in results.json)."""
+
+  def __init__(self, cfg: config_lib.RunConfig,
+               data: Optional[pipeline_lib.PreparedData] = None,
+               on_epoch: Optional[Callable[[dict], None]] = None):
+    self.cfg = cfg
+    self.run_dir = run_dir_for(cfg)
+    self._data = data
+    self._on_epoch = on_epoch
+
+  # ---- setup -------------------------------------------------------------------------------
+  def _setup(self):
+    cfg, t = self.cfg, self.cfg.train
+    keras.utils.set_random_seed(t.seed)  # weight initialisation
+    if t.deterministic:
+      tf.config.experimental.enable_op_determinism()
+    keras.mixed_precision.set_global_policy(t.precision)
+    self.strategy = make_strategy(t.strategy)
+    self.replicas = self.strategy.num_replicas_in_sync
+    if t.batch_size % self.replicas:
+      raise ValueError(f"batch size {t.batch_size} is not divisible by {self.replicas} replicas")
+    data = self._data or pipeline_lib.prepare(cfg.data, cfg.corruption)
+    self.data = data
+    self.pipeline = pipeline_lib.ResidentPipeline(
+        data, batch_size=t.batch_size, seed=t.seed, augment=t.augment, strategy=self.strategy)
+    spe = self.pipeline.steps_per_epoch
+    self.steps_per_epoch = spe
+    total = t.epochs * spe
+    self.total_steps = min(total, t.max_steps) if t.max_steps else total
+    crop = preprocessing.crop_size_for(data.image_shape[0])
+    from rethinking import models  # pylint: disable=import-outside-toplevel
+    with self.strategy.scope():
+      self.model = models.build(cfg.model.name, num_classes=data.num_classes,
+                                input_shape=(crop, crop, data.image_shape[-1]),
+                                weight_decay=cfg.model.weight_decay, dropout=cfg.model.dropout)
+      self.schedule = keras.optimizers.schedules.ExponentialDecay(
+          t.learning_rate, decay_steps=spe, decay_rate=t.lr_decay, staircase=True)
+      optimizer = keras.optimizers.SGD(learning_rate=self.schedule, momentum=t.momentum)
+      if t.precision == "mixed_float16":
+        optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
+      self.optimizer = optimizer
+      self.optimizer.build(self.model.trainable_variables)
+      self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
+    self.checkpoint = tf.train.Checkpoint(model=self.model, optimizer=self.optimizer,
+                                          step=self.step)
+    self.manager = tf.train.CheckpointManager(self.checkpoint, self.run_dir, max_to_keep=3)
+    self.loss_fn = keras.losses.SparseCategoricalCrossentropy(
+        from_logits=True, reduction="sum_over_batch_size")
+    self._build_functions()
+
+  def _build_functions(self):
+    model, optimizer, pipeline, t = self.model, self.optimizer, self.pipeline, self.cfg.train
+    replicas, spe = self.replicas, self.steps_per_epoch
+    variables = model.trainable_variables
+    scale_loss = t.precision == "mixed_float16"
+    default_strategy = t.strategy == "default"
+
+    def gradients(x, y):
+      with tf.GradientTape() as tape:
+        logits = model(x, training=True)
+        ce = self.loss_fn(y, logits)
+        reg = tf.add_n(model.losses) if model.losses else tf.constant(0.0)
+        # Gradients are summed over replicas: each contributes 1/replicas of the mean.
+        loss = (ce + tf.cast(reg, ce.dtype)) / replicas
+        if scale_loss:
+          loss = optimizer.scale_loss(loss)
+      grads = tape.gradient(loss, variables)
+      correct = tf.reduce_sum(tf.cast(
+          tf.equal(tf.argmax(logits, -1, output_type=tf.int32), y), tf.int32))
+      return ce, correct, grads
+
+    def step_on(x, y):
+      ce, correct, grads = gradients(x, y)
+      optimizer.apply(grads, variables)
+      return ce, correct
+
+    if t.jit and default_strategy:
+      compiled_step = tf.function(step_on, jit_compile=True)
+    elif t.jit:
+      # Cross-replica gradient aggregation cannot live inside an XLA cluster.
+      compiled_gradients = tf.function(gradients, jit_compile=True)
+
+      def compiled_step(x, y):
+        ce, correct, grads = compiled_gradients(x, y)
+        optimizer.apply(grads, variables)
+        return ce, correct
+    else:
+      compiled_step = step_on
+
+    def replica_step(order, step, step_in_epoch):
+      ctx = tf.distribute.get_replica_context()
+      x, y = pipeline.train_batch(order, step, step_in_epoch,
+                                  ctx.replica_id_in_sync_group, replicas)
+      return compiled_step(x, y)
+
+    strategy, writer = self.strategy, None
+    self.writer = tf.summary.create_file_writer(self.run_dir)
+    writer = self.writer
+    schedule = self.schedule
+
+    @tf.function
+    def train_call(start, num_steps):
+      epoch = start // spe
+      order = pipeline.epoch_order(epoch)
+      loss_sum = tf.constant(0.0, tf.float32)
+      correct_sum = tf.constant(0, tf.int64)
+      first_nonfinite = tf.constant(-1, tf.int64)
+      with writer.as_default():
+        for i in tf.range(num_steps):
+          step = start + i
+          ce, correct = strategy.run(replica_step, args=(order, step, step - epoch * spe))
+          ce = tf.cast(strategy.reduce(tf.distribute.ReduceOp.MEAN, ce, axis=None), tf.float32)
+          correct = strategy.reduce(tf.distribute.ReduceOp.SUM, correct, axis=None)
+          loss_sum += ce
+          correct_sum += tf.cast(correct, tf.int64)
+          first_nonfinite = tf.where(
+              tf.logical_and(first_nonfinite < 0, tf.logical_not(tf.math.is_finite(ce))),
+              step + 1, first_nonfinite)
+          tf.summary.scalar("train/loss", ce, step=step + 1)
+          tf.summary.scalar("train/learning_rate", schedule(step), step=step + 1)
+      self.step.assign(start + tf.cast(num_steps, tf.int64))
+      return loss_sum, correct_sum, first_nonfinite
+
+    self.train_call = train_call
+
+    def eval_chunk(x, y):
+      logits = tf.cast(model(x, training=False), tf.float32)
+      ce = keras.losses.sparse_categorical_crossentropy(y, logits, from_logits=True)
+      correct = tf.equal(tf.argmax(logits, -1, output_type=tf.int32), y)
+      return tf.reduce_sum(ce), tf.reduce_sum(tf.cast(correct, tf.int64))
+
+    self.eval_chunk = tf.function(eval_chunk, jit_compile=t.jit)
+
+  # ---- evaluation -------------------------------------------------------------------------
+  def evaluate(self) -> dict:
+    """Accuracy and mean cross-entropy on the whole training set (corrupted labels, no
+    augmentation, inference mode) and on the test set (clean labels)."""
+    out = {}
+    for split, (images, labels) in self.pipeline.eval_splits().items():
+      n = int(labels.shape[0])
+      loss = 0.0
+      correct = 0
+      for start in range(0, n, EVAL_CHUNK):
+        ce, c = self.eval_chunk(images[start:start + EVAL_CHUNK],
+                                labels[start:start + EVAL_CHUNK])
+        loss += float(ce)
+        correct += int(c)
+      out[f"{split}_accuracy"] = correct / n
+      out[f"{split}_loss"] = loss / n
+      out[f"{split}_correct"] = correct
+    return out
+
+  # ---- state -------------------------------------------------------------------------------
+  def _fingerprints(self) -> dict:
+    return {"data": self.data.data_fingerprint, "corruption": self.data.corruption_fingerprint}
+
+  def _restore(self) -> dict:
+    """Restores the newest readable checkpoint; returns the saved state (or a fresh one)."""
+    state = {"history": [], "steps_to_fit": None, "epochs_to_fit": None,
+             "train_seconds": 0.0, "wall_seconds": 0.0, "train_images": 0}
+    state_path = os.path.join(self.run_dir, STATE)
+    saved = runio.read_json(state_path) if os.path.exists(state_path) else None
+    if saved and saved.get("fingerprints") != self._fingerprints():
+      raise FingerprintMismatchError(
+          f"{self.run_dir} holds a run on other data or another corruption "
+          f"({saved.get('fingerprints')} != {self._fingerprints()}); use another --run_name")
+    for path in reversed(self.manager.checkpoints):
+      try:
+        self.checkpoint.restore(path).assert_existing_objects_matched()
+      except Exception as e:  # pylint: disable=broad-except  (any unreadable checkpoint)
+        logging.warning("checkpoint %s is unreadable (%s); falling back to an older one",
+                        path, str(e).splitlines()[0][:200])
+        continue
+      step = int(self.step.numpy())
+      snapshots = (saved or {}).get("snapshots", {})
+      if str(step) in snapshots:
+        state.update(snapshots[str(step)])
+      logging.info("resumed from %s at step %d", path, step)
+      return state
+    self.step.assign(0)
+    return state
+
+  def _save(self, state: dict) -> None:
+    step = int(self.step.numpy())
+    self.manager.save(checkpoint_number=step)
+    path = os.path.join(self.run_dir, STATE)
+    saved = runio.read_json(path) if os.path.exists(path) else {"snapshots": {}}
+    kept = {os.path.basename(p).split("-")[-1] for p in self.manager.checkpoints}
+    snapshots = {k: v for k, v in saved.get("snapshots", {}).items() if k in kept}
+    snapshots[str(step)] = state
+    runio.atomic_write_json(path, {"fingerprints": self._fingerprints(),
+                                   "snapshots": snapshots})
+
+  def _write_hparams(self):
+    from tensorboard.plugins.hparams import api as hp  # pylint: disable=import-outside-toplevel
+    c = self.cfg
+    hparams = {"model": c.model.name, "dataset": c.data.name, "corruption": c.corruption.kind,
+               "corrupt_prob": c.corruption.label_prob, "train_size": self.data.train_size,
+               "augment": c.train.augment, "weight_decay": c.model.weight_decay,
+               "dropout": c.model.dropout, "learning_rate": c.train.learning_rate,
+               "lr_decay": c.train.lr_decay, "batch_size": c.train.batch_size,
+               "seed": c.train.seed, "precision": c.train.precision}
+    with self.writer.as_default():
+      hp.hparams(hparams, trial_id=os.path.basename(self.run_dir))
+
+  # ---- the run -----------------------------------------------------------------------------
+  def run(self) -> dict:
+    os.makedirs(self.run_dir, exist_ok=True)
+    with runio.RunLock(self.run_dir), _StopRequest() as stop:
+      results_path = os.path.join(self.run_dir, RESULTS)
+      if os.path.exists(results_path):
+        previous = runio.read_json(results_path)
+        if previous.get("status") == "completed":
+          logging.info("%s already completed; not training again", self.run_dir)
+          return previous
+      self._setup()
+      state = self._restore()
+      self._write_hparams()
+      return self._loop(state, stop)
+
+  def _loop(self, state: dict, stop: _StopRequest) -> dict:
+    t = self.cfg.train
+    spe = self.steps_per_epoch
+    per_call = t.steps_per_call or DEFAULT_STEPS_PER_CALL
+    status = "completed"
+    diverged_at = None
+    wall_start = time.time() - state["wall_seconds"]
+    step = int(self.step.numpy())
+    epoch_loss, epoch_correct, epoch_steps = 0.0, 0, 0
+    last_eval = state["history"][-1] if state["history"] else None
+    if step >= self.total_steps and last_eval is None:
+      pass  # nothing to train; evaluate below
+    while step < self.total_steps:
+      if stop.requested:
+        status = "stopped"
+        break
+      in_epoch = step % spe
+      n = min(per_call, spe - in_epoch, self.total_steps - step)
+      started = time.time()
+      loss_sum, correct, nonfinite = self.train_call(tf.constant(step, tf.int64),
+                                                     tf.constant(n, tf.int64))
+      loss_sum, correct, nonfinite = float(loss_sum), int(correct), int(nonfinite)
+      state["train_seconds"] += time.time() - started
+      state["train_images"] += n * t.batch_size
+      step += n
+      epoch_loss += loss_sum
+      epoch_correct += correct
+      epoch_steps += n
+      if nonfinite >= 0:
+        status, diverged_at = "diverged", nonfinite
+        logging.error("loss became non-finite at step %d: stopping (status diverged)", nonfinite)
+        break
+      epoch_done = step % spe == 0
+      epoch = step // spe
+      last = step >= self.total_steps
+      if (epoch_done and epoch % max(t.eval_every, 1) == 0) or last:
+        metrics = self.evaluate()
+        record = {"step": step, "epoch": step / spe,
+                  "running_train_loss": epoch_loss / max(epoch_steps, 1),
+                  "running_train_accuracy": epoch_correct / max(epoch_steps * t.batch_size, 1),
+                  "learning_rate": float(self.schedule(step - 1)),
+                  **{k: v for k, v in metrics.items() if not k.endswith("_correct")}}
+        state["history"].append(record)
+        last_eval = record
+        with self.writer.as_default(step=step):
+          for key in ("train_accuracy", "train_loss", "test_accuracy", "test_loss"):
+            tf.summary.scalar(f"eval/{key}", record[key])
+          tf.summary.scalar("train/running_accuracy", record["running_train_accuracy"])
+        self.writer.flush()
+        fit = metrics["train_correct"] == self.pipeline.num_train
+        if fit and state["steps_to_fit"] is None:
+          state["steps_to_fit"], state["epochs_to_fit"] = step, step / spe
+        state["wall_seconds"] = time.time() - wall_start
+        self._save(state)
+        logging.info(
+            "epoch %.2f step %d | loss %.4f running acc %.4f | whole train set acc %.4f loss "
+            "%.4f | test acc %.4f | %.0f img/s | %s, n=%d, %s", step / spe, step,
+            record["running_train_loss"], record["running_train_accuracy"],
+            record["train_accuracy"], record["train_loss"], record["test_accuracy"],
+            state["train_images"] / max(state["train_seconds"], 1e-9), self.data.name,
+            self.pipeline.num_train, t.precision)
+        if self._on_epoch:
+          self._on_epoch(record)
+        epoch_loss, epoch_correct, epoch_steps = 0.0, 0, 0
+        if fit and t.stop_when_fit:
+          break
+    if status == "stopped" or (status == "completed" and last_eval is None):
+      if status == "stopped":
+        state["wall_seconds"] = time.time() - wall_start
+        self._save(state)
+      if last_eval is None or last_eval["step"] != step:
+        metrics = self.evaluate()
+        last_eval = {"step": step, "epoch": step / spe, **metrics}
+    state["wall_seconds"] = time.time() - wall_start
+    results = self._results(state, last_eval or {}, status, diverged_at, step)
+    runio.atomic_write_json(os.path.join(self.run_dir, RESULTS), results)
+    self.writer.flush()
+    return results
+
+  def _results(self, state, last_eval, status, diverged_at, step) -> dict:
+    c = self.cfg
+    final = {k: last_eval.get(k) for k in ("train_accuracy", "train_loss", "test_accuracy",
+                                           "test_loss")}
+    final["step"] = step
+    return {
+        "config": c.to_dict(),
+        "run_dir": self.run_dir,
+        "status": status,
+        "diverged_at_step": diverged_at,
+        "final": final,
+        "steps_to_fit": state["steps_to_fit"],
+        "epochs_to_fit": state["epochs_to_fit"],
+        "steps_per_epoch": self.steps_per_epoch,
+        "corruption": {"kind": c.corruption.kind, "prob": c.corruption.label_prob,
+                       "fraction_labels_changed": self.data.fraction_labels_changed,
+                       "fingerprint": self.data.corruption_fingerprint,
+                       "pixel_unit": c.corruption.pixel_unit},
+        "data": {"name": self.data.name, "train_size": self.data.train_size,
+                 "test_size": int(self.data.test_labels.shape[0]),
+                 "fingerprint": self.data.data_fingerprint},
+        "device": runio.describe_device(),
+        "strategy": c.train.strategy,
+        "replicas": self.replicas,
+        "precision": c.train.precision,
+        "jit": c.train.jit,
+        "wall_seconds": state["wall_seconds"],
+        "train_seconds": state["train_seconds"],
+        "examples_per_second": state["train_images"] / max(state["train_seconds"], 1e-9),
+        "history": state["history"],
+        "versions": runio.versions(),
+    }
+
+
+def train(cfg: config_lib.RunConfig, data: Optional[pipeline_lib.PreparedData] = None) -> dict:
+  """Trains one configuration; returns results (also written to <run dir>/results.json)."""
+  return Trainer(cfg, data).run()
