@@ -225,13 +225,30 @@ class Trainer:
 
     self.train_call = train_call
 
-    def eval_chunk(x, y):
+    def eval_chunk(x, y, mask):
       logits = tf.cast(model(x, training=False), tf.float32)
       ce = keras.losses.sparse_categorical_crossentropy(y, logits, from_logits=True)
       correct = tf.equal(tf.argmax(logits, -1, output_type=tf.int32), y)
-      return tf.reduce_sum(ce), tf.reduce_sum(tf.cast(correct, tf.int64))
+      return (tf.reduce_sum(tf.where(mask, ce, 0.0)),
+              tf.reduce_sum(tf.cast(tf.logical_and(correct, mask), tf.int64)))
 
-    self.eval_chunk = tf.function(eval_chunk, jit_compile=t.jit)
+    compiled_chunk = tf.function(eval_chunk, jit_compile=True) if t.jit else eval_chunk
+
+    @tf.function
+    def eval_split(images, labels):
+      # Fixed-size chunks (the tail padded and masked): one compiled shape, and gathers from the
+      # resident variable instead of slices, which would copy the whole array each time.
+      n = tf.shape(labels, out_type=tf.int64)[0]
+      loss, correct = tf.constant(0.0, tf.float64), tf.constant(0, tf.int64)
+      for start in tf.range(0, n, EVAL_CHUNK):
+        position = start + tf.range(EVAL_CHUNK, dtype=tf.int64)
+        index = tf.minimum(position, n - 1)
+        ce, c = compiled_chunk(tf.gather(images, index), tf.gather(labels, index), position < n)
+        loss += tf.cast(ce, tf.float64)
+        correct += c
+      return loss, correct
+
+    self.eval_split = eval_split
 
   # ---- evaluation -------------------------------------------------------------------------
   def evaluate(self) -> dict:
@@ -240,16 +257,10 @@ class Trainer:
     out = {}
     for split, (images, labels) in self.pipeline.eval_splits().items():
       n = int(labels.shape[0])
-      loss = 0.0
-      correct = 0
-      for start in range(0, n, EVAL_CHUNK):
-        ce, c = self.eval_chunk(images[start:start + EVAL_CHUNK],
-                                labels[start:start + EVAL_CHUNK])
-        loss += float(ce)
-        correct += int(c)
-      out[f"{split}_accuracy"] = correct / n
-      out[f"{split}_loss"] = loss / n
-      out[f"{split}_correct"] = correct
+      loss, correct = self.eval_split(images, labels)
+      out[f"{split}_accuracy"] = int(correct) / n
+      out[f"{split}_loss"] = float(loss) / n
+      out[f"{split}_correct"] = int(correct)
     return out
 
   # ---- state -------------------------------------------------------------------------------
