@@ -27,9 +27,8 @@ def random_crop(images: tf.Tensor, size: int, seed: tf.Tensor) -> tf.Tensor:
   """An independent random size x size crop of each image; seed: int64 [2] (stateless)."""
   batch = tf.shape(images)[0]
   h, w = images.shape[1], images.shape[2]
-  offsets = tf.random.stateless_uniform([batch, 2], seed, minval=0,
-                                        maxval=tf.constant([h - size + 1, w - size + 1]),
-                                        dtype=tf.int32)
+  span = tf.constant([h - size + 1, w - size + 1], tf.float32)
+  offsets = tf.cast(tf.random.stateless_uniform([batch, 2], seed) * span, tf.int32)
   grid = tf.range(size)
   rows = offsets[:, :1] + grid  # [B, size]
   cols = offsets[:, 1:] + grid
