@@ -91,12 +91,11 @@ def main(argv):
   if len(argv) > 1:
     cli.die(f"error: unexpected arguments {argv[1:]}: all settings are --flags")
   cfg, prob_given = build_config()
-  from rethinking.data import datasets  # pylint: disable=import-outside-toplevel
-  size = (datasets.split_size(cfg.data.name, "train", cfg.data.data_dir)
-          if cfg.data.name in datasets.IN_MEMORY else None)
+  size = validation.prepared_split_size(cfg.data.name, "train", cfg.data.data_dir)
   invalid = validation.check_run_config(cfg, prob_given, split_size=size)
   if invalid:
     cli.die(str(invalid))
+  from rethinking.data import datasets  # pylint: disable=import-outside-toplevel
   from rethinking.training import trainer  # pylint: disable=import-outside-toplevel
   from rethinking.training import runio  # pylint: disable=import-outside-toplevel
   try:

@@ -16,6 +16,10 @@ CORRUPTIONS_WITH_PROB = ("labels",)
 STRATEGIES = ("default", "mirrored", "multi_worker", "tpu")
 PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
 PIXEL_UNITS = ("pixel", "value")
+# The model registry's names (rethinking.models.MODEL_NAMES; a test keeps the two equal). Kept
+# here too so that flags are validated in a fraction of a second, before TensorFlow is imported.
+MODEL_NAMES = ("inception_small", "inception_small_nobn", "alexnet_small", "mlp_1x512",
+               "mlp_3x512", "inception_v3")
 
 
 @dataclasses.dataclass(frozen=True)

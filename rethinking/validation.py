@@ -6,7 +6,10 @@ stderr and exit with status 2 without creating anything.
 from __future__ import annotations
 
 import dataclasses
+import glob
+import json
 import os
+import tempfile
 from typing import Iterable, List, Optional
 
 from rethinking import config as config_lib
@@ -27,14 +30,26 @@ class Invalid:
 
 
 def writable_location(path: str) -> bool:
-  """True when `path` exists and is writable, or could be created by this user."""
+  """True when `path` (or its nearest existing ancestor) is a directory we can create files in.
+
+  Probed by creating and deleting a temp file: permission bits mislead (root, read-only mounts,
+  /proc).
+  """
   path = os.path.abspath(path)
   while not os.path.exists(path):
     parent = os.path.dirname(path)
     if parent == path:
       return False
     path = parent
-  return os.path.isdir(path) and os.access(path, os.W_OK | os.X_OK)
+  if not os.path.isdir(path):
+    return False
+  try:
+    fd, probe = tempfile.mkstemp(prefix=".write-probe-", dir=path)
+  except OSError:
+    return False
+  os.close(fd)
+  os.unlink(probe)
+  return True
 
 
 def check_strategy(name: str) -> Optional[str]:
@@ -46,6 +61,27 @@ def check_strategy(name: str) -> Optional[str]:
     return "no TPU on this machine (no TPU_NAME and no /dev/accel0)"
   if name == "multi_worker" and not os.environ.get("TF_CONFIG"):
     return "multi_worker needs TF_CONFIG describing the cluster; none is set"
+  return None
+
+
+def prepared_split_size(name: str, split: str, data_dir: Optional[str]) -> Optional[int]:
+  """The size of a prepared tfds split, read from its dataset_info.json (no TensorFlow import).
+
+  None when the dataset is not prepared there (tfds may still download it later).
+  """
+  root = data_dir or os.environ.get("TFDS_DATA_DIR") or os.path.join("~", "tensorflow_datasets")
+  infos = sorted(glob.glob(os.path.join(os.path.expanduser(root), name, "*",
+                                        "dataset_info.json")))
+  if not infos:
+    return None
+  try:
+    with open(infos[-1]) as f:
+      splits = json.load(f).get("splits", [])
+    for s in splits:
+      if s.get("name") == split:
+        return sum(int(n) for n in s.get("shardLengths", []))
+  except (OSError, ValueError):
+    return None
   return None
 
 
@@ -65,8 +101,7 @@ def check_run_config(cfg: config_lib.RunConfig, corrupt_prob_given: bool,
   """
   d, c, m, t = cfg.data, cfg.corruption, cfg.model, cfg.train
   if model_names is None:
-    from rethinking import models  # pylint: disable=import-outside-toplevel
-    model_names = list(models.MODEL_NAMES)
+    model_names = list(config_lib.MODEL_NAMES)
 
   def bad(cond, flag, value, allowed):
     return Invalid(flag, value, allowed) if cond else None

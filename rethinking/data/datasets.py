@@ -138,15 +138,6 @@ def load_in_memory(name: str, split: str, data_dir: Optional[str] = None, downlo
                          num_classes=num_classes, split_size=split_size or len(labels))
 
 
-def split_size(name: str, split: str, data_dir: Optional[str] = None) -> Optional[int]:
-  """Number of examples of a prepared split from its metadata (no data read), else None."""
-  try:
-    builder = tfds.builder(name, data_dir=resolve_data_dir(data_dir))
-    return builder.info.splits[split].num_examples if builder.is_prepared() else None
-  except Exception:  # pylint: disable=broad-except  (metadata only: any failure means unknown)
-    return None
-
-
 def tfds_id_key(tfds_id: tf.Tensor) -> tf.Tensor:
   """A stable non-negative int64 key from a tfds id string (streamed datasets)."""
   return tf.strings.to_hash_bucket_fast(tfds_id, 2**63 - 1)

@@ -16,7 +16,7 @@ PAPER_DEFAULTS = {
     # every two epochs by 0.94; we express it per epoch: 0.94 ** 0.5).
     "inception_v3": dict(learning_rate=0.045, epochs=100, lr_decay=0.94 ** 0.5),
 }
-COMMON = dict(batch_size=128, momentum=0.9, lr_decay=0.95)
+COMMON = dict(batch_size=128, momentum=0.9, lr_decay=0.95, learning_rate=0.01, epochs=100)
 
 
 def defaults_for(model: str) -> dict:

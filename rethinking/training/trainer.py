@@ -104,11 +104,21 @@ class Trainer:
 
   def __init__(self, cfg: config_lib.RunConfig,
                data: Optional[pipeline_lib.PreparedData] = None,
-               on_epoch: Optional[Callable[[dict], None]] = None):
+               on_evaluation: Optional[Callable[[dict], None]] = None,
+               after_call: Optional[Callable[["Trainer", int], None]] = None):
+    """on_evaluation(record) runs after each evaluation; after_call(trainer, step) after each
+    compiled call (e.g. to `request_stop()` at a chosen step)."""
     self.cfg = cfg
     self.run_dir = run_dir_for(cfg)
     self._data = data
-    self._on_epoch = on_epoch
+    self._on_evaluation = on_evaluation
+    self._after_call = after_call
+    self._stop: Optional[_StopRequest] = None
+
+  def request_stop(self) -> None:
+    """Checkpoint and stop (status "stopped") after the current compiled call."""
+    if self._stop is not None:
+      self._stop.requested = True
 
   # ---- setup -------------------------------------------------------------------------------
   def _setup(self):
@@ -320,16 +330,21 @@ class Trainer:
   def run(self) -> dict:
     os.makedirs(self.run_dir, exist_ok=True)
     with runio.RunLock(self.run_dir), _StopRequest() as stop:
+      self._stop = stop
       results_path = os.path.join(self.run_dir, RESULTS)
       if os.path.exists(results_path):
         previous = runio.read_json(results_path)
         if previous.get("status") == "completed":
           logging.info("%s already completed; not training again", self.run_dir)
           return previous
-      self._setup()
-      state = self._restore()
-      self._write_hparams()
-      return self._loop(state, stop)
+      policy = keras.mixed_precision.global_policy()
+      try:
+        self._setup()
+        state = self._restore()
+        self._write_hparams()
+        return self._loop(state, stop)
+      finally:
+        keras.mixed_precision.set_global_policy(policy)
 
   def _loop(self, state: dict, stop: _StopRequest) -> dict:
     t = self.cfg.train
@@ -341,8 +356,6 @@ class Trainer:
     step = int(self.step.numpy())
     epoch_loss, epoch_correct, epoch_steps = 0.0, 0, 0
     last_eval = state["history"][-1] if state["history"] else None
-    if step >= self.total_steps and last_eval is None:
-      pass  # nothing to train; evaluate below
     while step < self.total_steps:
       if stop.requested:
         status = "stopped"
@@ -363,6 +376,8 @@ class Trainer:
         status, diverged_at = "diverged", nonfinite
         logging.error("loss became non-finite at step %d: stopping (status diverged)", nonfinite)
         break
+      if self._after_call:
+        self._after_call(self, step)
       epoch_done = step % spe == 0
       epoch = step // spe
       last = step >= self.total_steps
@@ -392,18 +407,16 @@ class Trainer:
             record["train_accuracy"], record["train_loss"], record["test_accuracy"],
             state["train_images"] / max(state["train_seconds"], 1e-9), self.data.name,
             self.pipeline.num_train, t.precision)
-        if self._on_epoch:
-          self._on_epoch(record)
+        if self._on_evaluation:
+          self._on_evaluation(record)
         epoch_loss, epoch_correct, epoch_steps = 0.0, 0, 0
         if fit and t.stop_when_fit:
           break
-    if status == "stopped" or (status == "completed" and last_eval is None):
-      if status == "stopped":
-        state["wall_seconds"] = time.time() - wall_start
-        self._save(state)
-      if last_eval is None or last_eval["step"] != step:
-        metrics = self.evaluate()
-        last_eval = {"step": step, "epoch": step / spe, **metrics}
+    if status == "stopped":
+      state["wall_seconds"] = time.time() - wall_start
+      self._save(state)  # resume point; the next start continues from this step
+    if status != "diverged" and (last_eval is None or last_eval["step"] != step):
+      last_eval = {"step": step, "epoch": step / spe, **self.evaluate()}
     state["wall_seconds"] = time.time() - wall_start
     results = self._results(state, last_eval or {}, status, diverged_at, step)
     runio.atomic_write_json(os.path.join(self.run_dir, RESULTS), results)

@@ -1,0 +1,168 @@
+"""The trainer on mock CIFAR-10: run directory contents, fingerprints, exact resume, flagfiles."""
+import glob
+import json
+import os
+
+import numpy as np
+import pytest
+import tensorflow as tf
+import tensorflow_datasets as tfds
+
+from rethinking import config as config_lib
+from rethinking.training import trainer
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+RESULT_KEYS = ("config", "final", "steps_to_fit", "epochs_to_fit", "corruption", "data",
+               "device", "precision", "wall_seconds", "examples_per_second", "versions",
+               "status")
+
+
+def _config(logdir, seed=0, epochs=2, kind="random_labels", **train):
+  return config_lib.RunConfig(
+      data=config_lib.DataConfig(name="cifar10"),
+      corruption=config_lib.CorruptionConfig(kind=kind, seed=seed),
+      model=config_lib.ModelConfig(name="mlp_1x512"),
+      train=config_lib.TrainConfig(epochs=epochs, batch_size=32, learning_rate=0.01,
+                                   seed=seed, **train),
+      logdir=str(logdir), run_name=f"run_s{seed}_{kind}")
+
+
+def _train(cfg, n=160, **kwargs):
+  with tfds.testing.mock_data(num_examples=n):
+    t = trainer.Trainer(cfg, **kwargs)
+    return t, t.run()
+
+
+def test_a_tiny_run_writes_every_result_key_and_tensorboard_events(tmp_path):
+  cfg = _config(tmp_path)
+  _, results = _train(cfg)
+  run_dir = os.path.join(tmp_path, cfg.run_name)
+  on_disk = json.load(open(os.path.join(run_dir, "results.json")))
+  for key in RESULT_KEYS:
+    assert key in on_disk, key
+  assert on_disk["status"] == "completed"
+  assert set(on_disk["final"]) >= {"train_accuracy", "train_loss", "test_accuracy", "test_loss"}
+  assert set(on_disk["corruption"]) >= {"kind", "prob", "fraction_labels_changed",
+                                        "fingerprint"}
+  assert set(on_disk["data"]) >= {"name", "train_size", "fingerprint"}
+  assert on_disk["corruption"]["kind"] == "random_labels" and on_disk["corruption"]["prob"] == 1
+  assert on_disk["data"]["train_size"] == 160
+  assert on_disk["final"]["step"] == 2 * (160 // 32)
+  assert on_disk["config"]["train"]["batch_size"] == 32
+  assert 0 <= on_disk["final"]["train_accuracy"] <= 1
+  assert len(on_disk["history"]) == 2  # one evaluation per epoch
+  assert results == on_disk
+  assert tf.train.latest_checkpoint(run_dir) is not None
+  assert not os.path.exists(os.path.join(run_dir, "LOCK"))
+  events = glob.glob(os.path.join(run_dir, "events.out.tfevents.*"))
+  assert events
+  tags = set()
+  for event_file in events:
+    for event in tf.compat.v1.train.summary_iterator(event_file):
+      tags.update(v.tag for v in event.summary.value)
+  assert {"train/loss", "train/learning_rate", "eval/train_accuracy", "eval/test_accuracy",
+          "eval/train_loss", "eval/test_loss"} <= tags
+  assert any("hparams" in t for t in tags)
+
+
+def test_same_seed_same_fingerprints_other_seed_other_corruption(tmp_path):
+  a = _train(_config(tmp_path / "a", seed=1, epochs=1))[1]
+  b = _train(_config(tmp_path / "b", seed=1, epochs=1))[1]
+  c = _train(_config(tmp_path / "c", seed=2, epochs=1))[1]
+  assert a["corruption"]["fingerprint"] == b["corruption"]["fingerprint"]
+  assert a["data"]["fingerprint"] == b["data"]["fingerprint"] == c["data"]["fingerprint"]
+  assert a["corruption"]["fingerprint"] != c["corruption"]["fingerprint"]
+
+
+def _weights(t):
+  return [v.numpy() for v in t.model.weights]
+
+
+def test_resume_mid_epoch_continues_the_step_count_and_reproduces_the_weights(tmp_path):
+  whole_cfg = _config(tmp_path / "whole", epochs=3, deterministic=True, steps_per_call=2)
+  whole, whole_results = _train(whole_cfg)
+
+  cfg = _config(tmp_path / "cut", epochs=3, deterministic=True, steps_per_call=2)
+  stop_at = 7  # mid-epoch: 5 steps per epoch
+
+  def stop(t, step):
+    if step >= stop_at:
+      t.request_stop()
+
+  _, stopped = _train(cfg, after_call=stop)
+  assert stopped["status"] == "stopped"
+  assert stopped["final"]["step"] == 8  # calls of two steps: 2, 4, 6, 8
+  resumed, results = _train(cfg)
+  assert results["status"] == "completed"
+  assert results["final"]["step"] == whole_results["final"]["step"] == 15
+  for a, b in zip(_weights(resumed), _weights(whole)):
+    np.testing.assert_array_equal(a, b)
+  for key in ("train_accuracy", "train_loss", "test_accuracy", "test_loss"):
+    assert results["final"][key] == whole_results["final"][key]
+  assert results["corruption"]["fingerprint"] == whole_results["corruption"]["fingerprint"]
+
+
+def test_a_completed_run_is_not_trained_again(tmp_path):
+  cfg = _config(tmp_path, epochs=1)
+  _, first = _train(cfg)
+  calls = []
+  _, again = _train(cfg, after_call=lambda t, s: calls.append(s))
+  assert calls == [] and again == first
+
+
+def test_resume_refuses_other_data_in_the_same_run_dir(tmp_path):
+  cfg = _config(tmp_path, epochs=1, kind="random_labels")
+  _train(cfg, after_call=lambda t, s: t.request_stop())
+  other = config_lib.RunConfig(**{**cfg.__dict__, "corruption": config_lib.CorruptionConfig(
+      kind="random_labels", seed=99)})
+  with pytest.raises(trainer.FingerprintMismatchError):
+    _train(other)
+
+
+def test_stop_when_fit_stops_at_the_first_fit_evaluation(tmp_path):
+  cfg = _config(tmp_path, epochs=60, kind="true", stop_when_fit=True, jit=True)
+  cfg = config_lib.RunConfig(**{**cfg.__dict__, "train": config_lib.TrainConfig(
+      **{**cfg.train.__dict__, "learning_rate": 0.05, "batch_size": 16})})
+  _, results = _train(cfg, n=48)
+  assert results["steps_to_fit"] is not None
+  assert results["final"]["step"] == results["steps_to_fit"]
+  assert results["final"]["train_accuracy"] == 1.0
+  assert results["epochs_to_fit"] == results["steps_to_fit"] / results["steps_per_epoch"]
+
+
+def test_learning_rate_decays_per_epoch(tmp_path):
+  cfg = _config(tmp_path, epochs=3)
+  _, results = _train(cfg)
+  rates = [h["learning_rate"] for h in results["history"]]
+  np.testing.assert_allclose(rates, [0.01, 0.01 * 0.95, 0.01 * 0.95 ** 2], rtol=1e-6)
+
+
+def _flagfiles():
+  return sorted(glob.glob(os.path.join(ROOT, "flags", "**", "*.flags"), recursive=True))
+
+
+def test_there_is_a_flagfile_for_every_paper_setting():
+  names = {os.path.relpath(f, os.path.join(ROOT, "flags"))[:-6] for f in _flagfiles()}
+  assert len([n for n in names if n.startswith("table1/")]) == 19
+  assert len([n for n in names if n.startswith("table2/")]) == 7
+  assert len([n for n in names if n.startswith("fig1a/")]) == 5
+  assert len([n for n in names if n.startswith("fig1bc/")]) == 18
+  assert len([n for n in names if n.startswith("fig2b/")]) == 2
+
+
+@pytest.mark.parametrize("path", _flagfiles(), ids=lambda p: os.path.relpath(p, ROOT))
+def test_every_flagfile_parses_and_names_a_known_model_and_dataset(path, tmp_path):
+  from absl import flags
+  from experiments import train  # defines the flags
+  from rethinking import validation
+  flags.FLAGS.unparse_flags()
+  flags.FLAGS(["train.py", f"--flagfile={path}", f"--logdir={tmp_path}"])
+  try:
+    cfg, prob_given = train.build_config()
+    assert validation.check_run_config(cfg, prob_given) is None
+    for line in open(path):
+      if line.startswith("--") and "=" in line:  # only what differs from the defaults
+        name, value = line.strip()[2:].split("=", 1)
+        assert str(flags.FLAGS[name].default) != value, line
+  finally:
+    flags.FLAGS.unparse_flags()
