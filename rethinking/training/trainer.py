@@ -152,6 +152,8 @@ class Trainer:
         optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
       self.optimizer = optimizer
       self.optimizer.build(self.model.trainable_variables)
+      # Kept so a run whose every checkpoint is unreadable restarts from the same initial point.
+      self._initial_weights = [v.numpy() for v in self.model.weights]
       self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
     self.checkpoint = tf.train.Checkpoint(model=self.model, optimizer=self.optimizer,
                                           step=self.step)
@@ -287,19 +289,29 @@ class Trainer:
       raise FingerprintMismatchError(
           f"{self.run_dir} holds a run on other data or another corruption "
           f"({saved.get('fingerprints')} != {self._fingerprints()}); use another --run_name")
+    snapshots = (saved or {}).get("snapshots", {})
     for path in reversed(self.manager.checkpoints):
+      number = path.rsplit("-", 1)[-1]
+      if number not in snapshots:
+        # Killed between the checkpoint and its state.json entry: the pair is incomplete.
+        logging.warning("checkpoint %s has no saved state; falling back to an older one", path)
+        continue
       try:
         self.checkpoint.restore(path).assert_existing_objects_matched()
       except Exception as e:  # pylint: disable=broad-except  (any unreadable checkpoint)
         logging.warning("checkpoint %s is unreadable (%s); falling back to an older one",
                         path, str(e).splitlines()[0][:200])
         continue
-      step = int(self.step.numpy())
-      snapshots = (saved or {}).get("snapshots", {})
-      if str(step) in snapshots:
-        state.update(snapshots[str(step)])
-      logging.info("resumed from %s at step %d", path, step)
+      state.update(snapshots[number])
+      logging.warning("resumed from %s at step %d", path, int(self.step.numpy()))
       return state
+    if self.manager.checkpoints:
+      logging.warning("no usable checkpoint in %s: starting from step 0", self.run_dir)
+      keras.utils.set_random_seed(self.cfg.train.seed)
+      for v, init in zip(self.model.weights, self._initial_weights):
+        v.assign(init)
+      for v in self.optimizer.variables:
+        v.assign(tf.zeros_like(v))
     self.step.assign(0)
     return state
 
