@@ -127,3 +127,9 @@ def versions() -> dict:
   return {"python": platform.python_version(), "tensorflow": tf.__version__,
           "keras": keras.__version__, "tensorflow_datasets": tfds.__version__,
           "numpy": np.__version__, "rethinking": rethinking.__version__}
+
+
+def peak_memory_bytes() -> int:
+  """Peak resident set size of this process so far (Linux reports ru_maxrss in KiB)."""
+  import resource  # pylint: disable=import-outside-toplevel
+  return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) * 1024

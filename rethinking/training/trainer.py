@@ -121,7 +121,8 @@ class Trainer:
       self._stop.requested = True
 
   # ---- setup -------------------------------------------------------------------------------
-  def _setup(self):
+  def setup(self):
+    """Builds strategy, data pipeline, model, optimizer, checkpointing and compiled functions."""
     cfg, t = self.cfg, self.cfg.train
     keras.utils.set_random_seed(t.seed)  # weight initialisation
     if t.deterministic:
@@ -351,7 +352,7 @@ class Trainer:
           return previous
       policy = keras.mixed_precision.global_policy()
       try:
-        self._setup()
+        self.setup()
         state = self._restore()
         self._write_hparams()
         return self._loop(state, stop)
@@ -464,6 +465,7 @@ class Trainer:
         "wall_seconds": state["wall_seconds"],
         "train_seconds": state["train_seconds"],
         "examples_per_second": state["train_images"] / max(state["train_seconds"], 1e-9),
+        "peak_memory_bytes": runio.peak_memory_bytes(),
         "history": state["history"],
         "versions": runio.versions(),
     }

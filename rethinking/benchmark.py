@@ -1,0 +1,175 @@
+"""Throughput of the real training path: train step, whole-split evaluation, input pipeline.
+
+Everything is measured through `rethinking.training.trainer.Trainer` (the same resident
+pipeline, compiled multi-step call, strategy and optimizer as experiments/train.py) on
+synthetic uint8 images of the dataset's shape, so a benchmark needs no data on disk. Each
+measurement: one warm-up call (compilation excluded), then `repeats` timed calls; the median and
+the spread (min, max) are reported, with achieved FLOP/s against the machine's matmul peak
+measured in the same process.
+"""
+from __future__ import annotations
+
+import dataclasses
+import statistics
+import tempfile
+import time
+from typing import Callable, List, Optional
+
+import numpy as np
+import tensorflow as tf
+
+from rethinking import config as config_lib
+from rethinking.data import corruption as corruption_lib
+from rethinking.data import pipeline as pipeline_lib
+from rethinking.training import runio
+from rethinking.training import trainer as trainer_lib
+
+
+def matmul_peak(dtype: str = "float32", n: int = 4096, repeats: int = 5) -> float:
+  """Median FLOP/s of an n x n matmul (2 n^3 FLOPs) in this process."""
+  a = tf.random.stateless_uniform([n, n], [1, 2], dtype=tf.float32)
+  b = tf.random.stateless_uniform([n, n], [3, 4], dtype=tf.float32)
+  a, b = tf.cast(a, dtype), tf.cast(b, dtype)
+  matmul = tf.function(lambda x, y: tf.reduce_sum(tf.cast(tf.matmul(x, y)[0, :1], tf.float32)))
+  matmul(a, b).numpy()  # warm-up
+  times = []
+  for _ in range(repeats):
+    start = time.perf_counter()
+    matmul(a, b).numpy()
+    times.append(time.perf_counter() - start)
+  return 2 * n ** 3 / statistics.median(times)
+
+
+def synthetic_data(train_size: int, test_size: int, image_shape=(32, 32, 3),
+                   num_classes: int = 10, seed: int = 0) -> pipeline_lib.PreparedData:
+  """Random uint8 images and labels in the form `pipeline.prepare` returns."""
+  rng = np.random.default_rng(seed)
+  train = rng.integers(0, 256, (train_size,) + tuple(image_shape), dtype=np.uint8)
+  test = rng.integers(0, 256, (test_size,) + tuple(image_shape), dtype=np.uint8)
+  train_labels = rng.integers(0, num_classes, train_size).astype(np.int32)
+  test_labels = rng.integers(0, num_classes, test_size).astype(np.int32)
+  return pipeline_lib.PreparedData(
+      name="synthetic", train_images=tf.cast(train, tf.float32) / 255.0,
+      train_labels=tf.constant(train_labels), clean_train_labels=train_labels,
+      test_images=tf.cast(test, tf.float32) / 255.0, test_labels=tf.constant(test_labels),
+      num_classes=num_classes, fraction_labels_changed=0.0,
+      data_fingerprint=corruption_lib.fingerprint(train, train_labels),
+      corruption_fingerprint=corruption_lib.fingerprint(train, train_labels))
+
+
+def _timed(call: Callable[[int], None], repeats: int) -> List[float]:
+  call(-1)  # warm-up: tracing and compilation
+  times = []
+  for i in range(repeats):
+    start = time.perf_counter()
+    call(i)
+    times.append(time.perf_counter() - start)
+  return times
+
+
+@dataclasses.dataclass(frozen=True)
+class Setting:
+  model: str
+  precision: str = "float32"
+  jit: bool = False
+  batch_size: int = 128
+  steps: int = 20
+  repeats: int = 5
+  train_size: int = 0  # 0: batch_size * steps * 2 (the resident array the steps draw from)
+  eval_size: int = 0  # 0: 2,000 images
+  augment: bool = False
+  strategy: str = "default"
+
+
+def run(setting: Setting, peak_flops: float, measure_epoch: bool = False,
+        data: Optional[pipeline_lib.PreparedData] = None) -> List[dict]:
+  """Measurements (one dict per phase: train, eval, input and optionally epoch)."""
+  from rethinking import models  # pylint: disable=import-outside-toplevel
+  s = setting
+  train_size = s.train_size or s.batch_size * s.steps * 2
+  eval_size = s.eval_size or 2000
+  image_shape = (299, 299, 3) if s.model == "inception_v3" else (32, 32, 3)
+  data = data or synthetic_data(train_size, eval_size, image_shape,
+                                1000 if s.model == "inception_v3" else 10)
+  cfg = config_lib.RunConfig(
+      model=config_lib.ModelConfig(name=s.model),
+      train=config_lib.TrainConfig(epochs=1000, batch_size=s.batch_size, precision=s.precision,
+                                   jit=s.jit, augment=s.augment, strategy=s.strategy,
+                                   steps_per_call=s.steps),
+      logdir=tempfile.mkdtemp(prefix="rethinking-bench-"), run_name="bench")
+  t = trainer_lib.Trainer(cfg, data=data)
+  t.setup()
+  spe = t.steps_per_epoch
+  steps = min(s.steps, spe)
+
+  def train_call(i):
+    start = (max(i, 0) * steps) % (spe - steps + 1)
+    t.train_call(tf.constant(start, tf.int64), tf.constant(steps, tf.int64))[0].numpy()
+
+  images, labels = t.pipeline.eval_splits()["train"]
+
+  def eval_call(i):
+    del i
+    t.eval_split(images, labels)[1].numpy()
+
+  pipeline = t.pipeline
+
+  @tf.function
+  def input_only(start):
+    order = pipeline.epoch_order(start // spe)
+    total = tf.constant(0.0)
+    for k in tf.range(steps):
+      x, _ = pipeline.train_batch(order, start + k, k)
+      total += tf.cast(x[0, 0, 0, 0], tf.float32)  # keeps the batch from being pruned
+    return total
+
+  def input_call(i):
+    input_only(tf.constant(0, tf.int64)).numpy()
+
+  forward, training = models.flops_per_image(t.model)
+  common = dict(model=s.model, precision=s.precision, jit=s.jit, batch_size=s.batch_size,
+                strategy=s.strategy, augment=s.augment, device=runio.describe_device(),
+                peak_flops_per_second=peak_flops, data="synthetic uint8 " + "x".join(
+                    map(str, image_shape)))
+  lines = []
+  for phase, call, images_per_call, flops in (
+      ("train", train_call, steps * s.batch_size, training),
+      ("eval", eval_call, int(labels.shape[0]), forward),
+      ("input", input_call, steps * s.batch_size, 0.0)):
+    times = _timed(call, s.repeats)
+    rates = sorted(images_per_call / x for x in times)
+    median = statistics.median(rates)
+    achieved = median * flops
+    lines.append({**common, "phase": phase, "steps": steps if phase != "eval" else None,
+                  "images_per_call": images_per_call, "repeats": s.repeats,
+                  "images_per_second": median, "spread": [rates[0], rates[-1]],
+                  "flops_per_image": flops, "achieved_flops_per_second": achieved,
+                  "utilization": achieved / peak_flops if flops else None})
+  if measure_epoch:
+    lines.append(_epoch_line(t, lines, common))
+  return lines
+
+
+def _epoch_line(t: trainer_lib.Trainer, lines: List[dict], common: dict) -> dict:
+  """Times one whole epoch (all training steps + whole train and test evaluation) against the
+  prediction from the measured step throughputs."""
+  rate = {l["phase"]: l["images_per_second"] for l in lines}
+  n_train = t.pipeline.num_train
+  n_test = int(t.pipeline.test_labels.shape[0])
+  spe = t.steps_per_epoch
+  trained = spe * t.cfg.train.batch_size
+  predicted = trained / rate["train"] + (n_train + n_test) / rate["eval"]
+  start = time.perf_counter()
+  step = 0
+  per_call = t.cfg.train.steps_per_call
+  while step < spe:
+    n = min(per_call, spe - step)
+    t.train_call(tf.constant(step, tf.int64), tf.constant(n, tf.int64))[0].numpy()
+    step += n
+  t.evaluate()
+  seconds = time.perf_counter() - start
+  return {**common, "phase": "epoch", "train_images": trained, "evaluated_images":
+          n_train + n_test, "seconds": seconds, "predicted_seconds": predicted,
+          "overhead": seconds / predicted - 1.0, "images_per_second": trained / seconds,
+          "spread": None, "flops_per_image": None, "utilization": None,
+          "peak_memory_bytes": runio.peak_memory_bytes()}

@@ -1,0 +1,27 @@
+"""Inception V3 for the ImageNet rows (Table 2), from keras.applications (not re-written)."""
+from __future__ import annotations
+
+import keras
+
+from rethinking.models.layers import KERNEL_INITIALIZER, l2
+
+
+def build(*, num_classes=1000, input_shape=(299, 299, 3), weight_decay=0.0, dropout=0.0,
+          name="inception_v3") -> keras.Model:
+  """Logits of Inception V3 (random init). dropout: before the classifier, as the ImageNet rows
+  with dropout use it; weight decay: L2 on every kernel, added to the loss."""
+  base = keras.applications.InceptionV3(weights=None, include_top=False,
+                                        input_shape=input_shape, pooling="avg")
+  if weight_decay:
+    # keras.applications builds without regularizers; Keras 3 collects a layer's penalties from
+    # its variables' `regularizer`, so attaching one to each kernel adds it to model.losses.
+    for layer in base.layers:
+      if getattr(layer, "kernel", None) is not None:
+        layer.kernel.regularizer = l2(weight_decay)
+  x = base.output
+  if dropout:
+    x = keras.layers.Dropout(dropout, name="dropout")(x)
+  logits = keras.layers.Dense(num_classes, kernel_initializer=KERNEL_INITIALIZER,
+                              kernel_regularizer=l2(weight_decay), dtype="float32",
+                              name="logits")(x)
+  return keras.Model(base.input, logits, name=name)
