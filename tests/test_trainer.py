@@ -91,7 +91,7 @@ def test_resume_mid_epoch_continues_the_step_count_and_reproduces_the_weights(tm
 
   _, stopped = _train(cfg, after_call=stop)
   assert stopped["status"] == "stopped"
-  assert stopped["final"]["step"] == 8  # calls of two steps: 2, 4, 6, 8
+  assert stopped["final"]["step"] == 7  # calls of two steps within epochs of 5: 2, 4, 5, 7
   resumed, results = _train(cfg)
   assert results["status"] == "completed"
   assert results["final"]["step"] == whole_results["final"]["step"] == 15
@@ -166,3 +166,24 @@ def test_every_flagfile_parses_and_names_a_known_model_and_dataset(path, tmp_pat
         assert str(flags.FLAGS[name].default) != value, line
   finally:
     flags.FLAGS.unparse_flags()
+
+
+def test_a_completed_run_is_extended_when_only_the_epochs_grow(tmp_path):
+  cfg = _config(tmp_path, epochs=1)
+  _, first = _train(cfg)
+  longer = config_lib.RunConfig(**{**cfg.__dict__, "train": config_lib.TrainConfig(
+      **{**cfg.train.__dict__, "epochs": 2})})
+  calls = []
+  _, second = _train(longer, after_call=lambda t, s: calls.append(s))
+  assert calls and calls[0] > first["final"]["step"]  # continued, did not restart
+  assert second["final"]["step"] == 2 * first["final"]["step"]
+  assert [h["step"] for h in second["history"]] == [5, 10]
+
+
+def test_a_run_directory_of_another_setting_is_refused(tmp_path):
+  cfg = _config(tmp_path, epochs=1)
+  _train(cfg)
+  other = config_lib.RunConfig(**{**cfg.__dict__, "train": config_lib.TrainConfig(
+      **{**cfg.train.__dict__, "learning_rate": 0.5})})
+  with pytest.raises(trainer.FingerprintMismatchError, match="learning_rate"):
+    _train(other)

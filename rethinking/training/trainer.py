@@ -36,7 +36,27 @@ EVAL_CHUNK = 1000
 
 
 class FingerprintMismatchError(RuntimeError):
-  pass
+  """The run directory holds a run of another setting or on other data."""
+
+
+# Settings that may change between a run and its continuation in the same directory: how long
+# to train, how often to evaluate, where data and logs live. Anything else is another setting.
+RESUMABLE_CHANGES = {("train", "epochs"), ("train", "max_steps"), ("train", "stop_when_fit"),
+                     ("train", "eval_every"), ("train", "steps_per_call"), ("data", "data_dir"),
+                     ("data", "download"), ("logdir",)}
+
+
+def setting_differences(saved: dict, current: dict) -> list:
+  """Config entries (as "section.name") that differ beyond RESUMABLE_CHANGES."""
+  out = []
+  for key in sorted(set(saved) | set(current)):
+    a, b = saved.get(key), current.get(key)
+    if isinstance(a, dict) and isinstance(b, dict):
+      out += [f"{key}.{k}" for k in sorted(set(a) | set(b))
+              if a.get(k) != b.get(k) and (key, k) not in RESUMABLE_CHANGES]
+    elif a != b and (key,) not in RESUMABLE_CHANGES:
+      out.append(key)
+  return out
 
 
 def run_name_for(cfg: config_lib.RunConfig) -> str:
@@ -231,8 +251,9 @@ class Trainer:
           first_nonfinite = tf.where(
               tf.logical_and(first_nonfinite < 0, tf.logical_not(tf.math.is_finite(ce))),
               step + 1, first_nonfinite)
-          tf.summary.scalar("train/loss", ce, step=step + 1)
-          tf.summary.scalar("train/learning_rate", schedule(step), step=step + 1)
+          with tf.compat.v1.name_scope(None):  # tags without the loop's "while/" scope
+            tf.summary.scalar("train/loss", ce, step=step + 1)
+            tf.summary.scalar("train/learning_rate", schedule(step), step=step + 1)
       self.step.assign(start + tf.cast(num_steps, tf.int64))
       return loss_sum, correct_sum, first_nonfinite
 
@@ -280,12 +301,21 @@ class Trainer:
   def _fingerprints(self) -> dict:
     return {"data": self.data.data_fingerprint, "corruption": self.data.corruption_fingerprint}
 
+  def _check_same_setting(self, saved_config: dict) -> None:
+    changed = setting_differences(saved_config, self.cfg.to_dict())
+    if changed:
+      raise FingerprintMismatchError(
+          f"{self.run_dir} holds a run of another setting (differs in {', '.join(changed)}); "
+          f"use another --run_name")
+
   def _restore(self) -> dict:
     """Restores the newest readable checkpoint; returns the saved state (or a fresh one)."""
     state = {"history": [], "steps_to_fit": None, "epochs_to_fit": None,
              "train_seconds": 0.0, "wall_seconds": 0.0, "train_images": 0}
     state_path = os.path.join(self.run_dir, STATE)
     saved = runio.read_json(state_path) if os.path.exists(state_path) else None
+    if saved:
+      self._check_same_setting(saved.get("config", {}))
     if saved and saved.get("fingerprints") != self._fingerprints():
       raise FingerprintMismatchError(
           f"{self.run_dir} holds a run on other data or another corruption "
@@ -325,7 +355,7 @@ class Trainer:
     snapshots = {k: v for k, v in saved.get("snapshots", {}).items() if k in kept}
     snapshots[str(step)] = state
     runio.atomic_write_json(path, {"fingerprints": self._fingerprints(),
-                                   "snapshots": snapshots})
+                                   "config": self.cfg.to_dict(), "snapshots": snapshots})
 
   def _write_hparams(self):
     from tensorboard.plugins.hparams import api as hp  # pylint: disable=import-outside-toplevel
@@ -347,7 +377,8 @@ class Trainer:
       results_path = os.path.join(self.run_dir, RESULTS)
       if os.path.exists(results_path):
         previous = runio.read_json(results_path)
-        if previous.get("status") == "completed":
+        self._check_same_setting(previous.get("config", {}))
+        if previous.get("status") == "completed" and previous["config"] == self.cfg.to_dict():
           logging.info("%s already completed; not training again", self.run_dir)
           return previous
       policy = keras.mixed_precision.global_policy()
