@@ -139,18 +139,26 @@ def _assert_same_run(run_dir, uninterrupted):
 
 
 # 6 steps per epoch, calls of 2 steps, checkpoints at each epoch end (6, 12, 18, 24).
-@pytest.mark.parametrize("kill_points", [(2,), (6,), (8, 14), (20,)],
-                         ids=lambda k: "kill-after-steps-" + "-".join(map(str, k)))
-def test_sigkill_at_any_point_then_resume_equals_the_uninterrupted_run(
-    kill_points, uninterrupted, tmp_path):
-  for point in kill_points:
+# Killed before any checkpoint (step 2), mid-epoch after one (10), late (20), then resumed.
+KILL_POINTS = (2, 10, 20)
+
+
+def test_sigkill_at_several_points_then_resume_equals_the_uninterrupted_run(
+    uninterrupted, tmp_path):
+  resumed_from = []
+  for point in KILL_POINTS:
     code, lines = _child(tmp_path, "run", kill_after_step=point)
     assert code == -signal.SIGKILL, lines
+    steps = [int(l.split()[1]) for l in lines if l.startswith("step ")]
+    resumed_from.append(steps[0] - 2)
     assert not (tmp_path / "run" / "results.json").exists()
+  latest = tf.train.latest_checkpoint(str(tmp_path / "run"))
+  resume_from = int(latest.rsplit("-", 1)[1]) if latest else 0
   code, lines = _child(tmp_path, "run")
   assert code == 0 and lines[-1] == "status completed", lines
   first_step = int(next(l for l in lines if l.startswith("step ")).split()[1])
-  assert first_step > 2 or kill_points == (2,)  # it resumed, not restarted
+  assert first_step == resume_from + 2 and resume_from >= 18  # resumed, not restarted
+  assert resumed_from[:2] == [0, 0] and resumed_from[2] >= 6
   _assert_same_run(tmp_path / "run", uninterrupted)
   assert not (tmp_path / "run" / "LOCK").exists()
   assert not [f for f in os.listdir(tmp_path / "run") if f.startswith(".tmp-")]
