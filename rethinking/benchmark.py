@@ -118,7 +118,7 @@ def run(setting: Setting, peak_flops: float, measure_epoch: bool = False,
   def input_only(start):
     order = pipeline.epoch_order(start // spe)
     total = tf.constant(0.0)
-    for k in tf.range(steps):
+    for k in tf.range(steps, dtype=tf.int64):
       x, _ = pipeline.train_batch(order, start + k, k)
       total += tf.cast(x[0, 0, 0, 0], tf.float32)  # keeps the batch from being pruned
     return total
