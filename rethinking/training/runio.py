@@ -37,6 +37,12 @@ def _jsonable(x):
   return str(x)
 
 
+def json_fingerprint(obj) -> str:
+  """A short sha256 of an object's canonical JSON."""
+  import hashlib  # pylint: disable=import-outside-toplevel
+  return hashlib.sha256(json.dumps(obj, sort_keys=True, default=_jsonable).encode()).hexdigest()[:16]
+
+
 def read_json(path: str):
   with open(path) as f:
     return json.load(f)

@@ -25,6 +25,8 @@ import numpy as np
 import tensorflow as tf
 
 from rethinking import config as config_lib
+from rethinking.data import datasets
+from rethinking.data import imagenet
 from rethinking.data import pipeline as pipeline_lib
 from rethinking.data import preprocessing
 from rethinking.training import runio
@@ -152,19 +154,31 @@ class Trainer:
     self.replicas = self.strategy.num_replicas_in_sync
     if t.batch_size % self.replicas:
       raise ValueError(f"batch size {t.batch_size} is not divisible by {self.replicas} replicas")
-    data = self._data or pipeline_lib.prepare(cfg.data, cfg.corruption)
-    self.data = data
-    self.pipeline = pipeline_lib.ResidentPipeline(
-        data, batch_size=t.batch_size, seed=t.seed, augment=t.augment, strategy=self.strategy)
-    spe = self.pipeline.steps_per_epoch
-    self.steps_per_epoch = spe
+    self.streamed = cfg.data.name in datasets.STREAMED
+    if self.streamed:
+      self._setup_streamed()
+    else:
+      data = self._data or pipeline_lib.prepare(cfg.data, cfg.corruption)
+      self.data = data
+      self.pipeline = pipeline_lib.ResidentPipeline(
+          data, batch_size=t.batch_size, seed=t.seed, augment=t.augment, strategy=self.strategy)
+      self.steps_per_epoch = self.pipeline.steps_per_epoch
+      self.num_eval_train = self.pipeline.num_train
+      crop = preprocessing.crop_size_for(data.image_shape[0])
+      self.input_shape = (crop, crop, data.image_shape[-1])
+      self.num_classes = data.num_classes
+      self.data_summary = {
+          "name": data.name, "train_size": data.train_size,
+          "test_size": int(data.test_labels.shape[0]), "fingerprint": data.data_fingerprint,
+          "corruption_fingerprint": data.corruption_fingerprint,
+          "fraction_labels_changed": data.fraction_labels_changed}
+    spe = self.steps_per_epoch
     total = t.epochs * spe
     self.total_steps = min(total, t.max_steps) if t.max_steps else total
-    crop = preprocessing.crop_size_for(data.image_shape[0])
     from rethinking import models  # pylint: disable=import-outside-toplevel
     with self.strategy.scope():
-      self.model = models.build(cfg.model.name, num_classes=data.num_classes,
-                                input_shape=(crop, crop, data.image_shape[-1]),
+      self.model = models.build(cfg.model.name, num_classes=self.num_classes,
+                                input_shape=self.input_shape,
                                 weight_decay=cfg.model.weight_decay, dropout=cfg.model.dropout)
       self.schedule = keras.optimizers.schedules.ExponentialDecay(
           t.learning_rate, decay_steps=spe, decay_rate=t.lr_decay, staircase=True)
@@ -183,8 +197,34 @@ class Trainer:
         from_logits=True, reduction="sum_over_batch_size")
     self._build_functions()
 
+  def _setup_streamed(self):
+    """ImageNet: a tf.data stream per epoch instead of resident arrays (see data/imagenet.py)."""
+    cfg, t = self.cfg, self.cfg.train
+    size = cfg.data.train_size or imagenet.TRAIN_EXAMPLES
+    self.stream = imagenet.StreamedData(
+        data_dir=cfg.data.data_dir, corruption=cfg.corruption.kind, prob=cfg.corruption.prob,
+        seed=t.seed, image_size=imagenet.image_size_for(cfg.model.name),
+        train_size=cfg.data.train_size, download=cfg.data.download)
+    self.stream.check_available()
+    self.steps_per_epoch = max(size // t.batch_size, 1)
+    self.num_eval_train = min(size, imagenet.TRAIN_EVAL_EXAMPLES)
+    self.input_shape = (self.stream.image_size, self.stream.image_size, 3)
+    self.num_classes = imagenet.NUM_CLASSES
+    # The exact arrays cannot be hashed up front for a streamed 1.28M-image set: the fingerprint
+    # covers what determines them (dataset version, subset, corruption and its seed).
+    ident = runio.json_fingerprint({"dataset": "imagenet2012", "version": self.stream.version(),
+                                    "train_size": cfg.data.train_size})
+    self.data_summary = {
+        "name": "imagenet2012", "train_size": size, "test_size": imagenet.VALIDATION_EXAMPLES,
+        "fingerprint": ident,
+        "corruption_fingerprint": runio.json_fingerprint(
+            {"data": ident, "corruption": dataclasses.asdict(cfg.corruption)}),
+        "fraction_labels_changed": None}
+    self._iterator_epoch = None
+
   def _build_functions(self):
-    model, optimizer, pipeline, t = self.model, self.optimizer, self.pipeline, self.cfg.train
+    model, optimizer, t = self.model, self.optimizer, self.cfg.train
+    pipeline = None if self.streamed else self.pipeline
     replicas, spe = self.replicas, self.steps_per_epoch
     variables = model.trainable_variables
     scale_loss = t.precision == "mixed_float16"
@@ -257,7 +297,31 @@ class Trainer:
       self.step.assign(start + tf.cast(num_steps, tf.int64))
       return loss_sum, correct_sum, first_nonfinite
 
-    self.train_call = train_call
+    self.train_call = self._train_call_streamed if self.streamed else train_call
+
+    @tf.function
+    def streamed_call(iterator, start, num_steps):
+      loss_sum = tf.constant(0.0, tf.float32)
+      correct_sum = tf.constant(0, tf.int64)
+      first_nonfinite = tf.constant(-1, tf.int64)
+      with writer.as_default():
+        for i in tf.range(num_steps):
+          step = start + i
+          ce, correct = strategy.run(compiled_step, args=next(iterator))
+          ce = tf.cast(strategy.reduce(tf.distribute.ReduceOp.MEAN, ce, axis=None), tf.float32)
+          correct = strategy.reduce(tf.distribute.ReduceOp.SUM, correct, axis=None)
+          loss_sum += ce
+          correct_sum += tf.cast(correct, tf.int64)
+          first_nonfinite = tf.where(
+              tf.logical_and(first_nonfinite < 0, tf.logical_not(tf.math.is_finite(ce))),
+              step + 1, first_nonfinite)
+          with tf.compat.v1.name_scope(None):
+            tf.summary.scalar("train/loss", ce, step=step + 1)
+            tf.summary.scalar("train/learning_rate", schedule(step), step=step + 1)
+      self.step.assign(start + tf.cast(num_steps, tf.int64))
+      return loss_sum, correct_sum, first_nonfinite
+
+    self._streamed_call = streamed_call
 
     def eval_chunk(x, y, mask):
       logits = tf.cast(model(x, training=False), tf.float32)
@@ -284,10 +348,32 @@ class Trainer:
 
     self.eval_split = eval_split
 
+    def eval_batch(x, y):
+      logits = tf.cast(model(x, training=False), tf.float32)
+      ce = keras.losses.sparse_categorical_crossentropy(y, logits, from_logits=True)
+      top1 = tf.equal(tf.argmax(logits, -1, output_type=tf.int32), y)
+      top5 = tf.math.in_top_k(y, logits, 5)
+      return (tf.reduce_sum(ce), tf.reduce_sum(tf.cast(top1, tf.int64)),
+              tf.reduce_sum(tf.cast(top5, tf.int64)))
+
+    self.eval_batch = tf.function(eval_batch, jit_compile=t.jit)
+
+  def _train_call_streamed(self, start, num_steps):
+    """Runs steps [start, start + num_steps) of one epoch from that epoch's stream."""
+    start_int, t = int(start), self.cfg.train
+    epoch, in_epoch = divmod(start_int, self.steps_per_epoch)
+    if self._iterator_epoch != (epoch, start_int):
+      ds = self.stream.train(t.batch_size, epoch, t.augment).skip(in_epoch)
+      self._iterator = iter(self.strategy.experimental_distribute_dataset(ds))
+    self._iterator_epoch = (epoch, start_int + int(num_steps))
+    return self._streamed_call(self._iterator, start, num_steps)
+
   # ---- evaluation -------------------------------------------------------------------------
   def evaluate(self) -> dict:
     """Accuracy and mean cross-entropy on the whole training set (corrupted labels, no
     augmentation, inference mode) and on the test set (clean labels)."""
+    if self.streamed:
+      return self._evaluate_streamed()
     out = {}
     for split, (images, labels) in self.pipeline.eval_splits().items():
       n = int(labels.shape[0])
@@ -297,9 +383,28 @@ class Trainer:
       out[f"{split}_correct"] = int(correct)
     return out
 
+  def _evaluate_streamed(self) -> dict:
+    """Top-1/top-5 accuracy and loss on the first TRAIN_EVAL_EXAMPLES training examples
+    (corrupted labels) and on the whole validation split (clean labels)."""
+    out = {}
+    for split in ("train", "test"):
+      n = loss = correct = top5 = 0
+      for x, y in self.stream.evaluation(split, self.cfg.train.batch_size):
+        ce, c, c5 = self.eval_batch(x, y)
+        n += int(y.shape[0])
+        loss += float(ce)
+        correct += int(c)
+        top5 += int(c5)
+      out[f"{split}_accuracy"] = correct / max(n, 1)
+      out[f"{split}_top5_accuracy"] = top5 / max(n, 1)
+      out[f"{split}_loss"] = loss / max(n, 1)
+      out[f"{split}_correct"] = correct
+    return out
+
   # ---- state -------------------------------------------------------------------------------
   def _fingerprints(self) -> dict:
-    return {"data": self.data.data_fingerprint, "corruption": self.data.corruption_fingerprint}
+    return {"data": self.data_summary["fingerprint"],
+            "corruption": self.data_summary["corruption_fingerprint"]}
 
   def _check_same_setting(self, saved_config: dict) -> None:
     changed = setting_differences(saved_config, self.cfg.to_dict())
@@ -361,7 +466,7 @@ class Trainer:
     from tensorboard.plugins.hparams import api as hp  # pylint: disable=import-outside-toplevel
     c = self.cfg
     hparams = {"model": c.model.name, "dataset": c.data.name, "corruption": c.corruption.kind,
-               "corrupt_prob": c.corruption.label_prob, "train_size": self.data.train_size,
+               "corrupt_prob": c.corruption.label_prob, "train_size": self.data_summary["train_size"],
                "augment": c.train.augment, "weight_decay": c.model.weight_decay,
                "dropout": c.model.dropout, "learning_rate": c.train.learning_rate,
                "lr_decay": c.train.lr_decay, "batch_size": c.train.batch_size,
@@ -439,7 +544,7 @@ class Trainer:
             tf.summary.scalar(f"eval/{key}", record[key])
           tf.summary.scalar("train/running_accuracy", record["running_train_accuracy"])
         self.writer.flush()
-        fit = metrics["train_correct"] == self.pipeline.num_train
+        fit = metrics["train_correct"] == self.num_eval_train
         if fit and state["steps_to_fit"] is None:
           state["steps_to_fit"], state["epochs_to_fit"] = step, step / spe
         state["wall_seconds"] = time.time() - wall_start
@@ -449,8 +554,8 @@ class Trainer:
             "%.4f | test acc %.4f | %.0f img/s | %s, n=%d, %s", step / spe, step,
             record["running_train_loss"], record["running_train_accuracy"],
             record["train_accuracy"], record["train_loss"], record["test_accuracy"],
-            state["train_images"] / max(state["train_seconds"], 1e-9), self.data.name,
-            self.pipeline.num_train, t.precision)
+            state["train_images"] / max(state["train_seconds"], 1e-9),
+            self.data_summary["name"], self.data_summary["train_size"], t.precision)
         if self._on_evaluation:
           self._on_evaluation(record)
         epoch_loss, epoch_correct, epoch_steps = 0.0, 0, 0
@@ -469,8 +574,11 @@ class Trainer:
 
   def _results(self, state, last_eval, status, diverged_at, step) -> dict:
     c = self.cfg
+    d = self.data_summary
     final = {k: last_eval.get(k) for k in ("train_accuracy", "train_loss", "test_accuracy",
                                            "test_loss")}
+    if self.streamed:
+      final.update({k: last_eval.get(k) for k in ("train_top5_accuracy", "test_top5_accuracy")})
     final["step"] = step
     return {
         "config": c.to_dict(),
@@ -482,12 +590,12 @@ class Trainer:
         "epochs_to_fit": state["epochs_to_fit"],
         "steps_per_epoch": self.steps_per_epoch,
         "corruption": {"kind": c.corruption.kind, "prob": c.corruption.label_prob,
-                       "fraction_labels_changed": self.data.fraction_labels_changed,
-                       "fingerprint": self.data.corruption_fingerprint,
+                       "fraction_labels_changed": d["fraction_labels_changed"],
+                       "fingerprint": d["corruption_fingerprint"],
                        "pixel_unit": c.corruption.pixel_unit},
-        "data": {"name": self.data.name, "train_size": self.data.train_size,
-                 "test_size": int(self.data.test_labels.shape[0]),
-                 "fingerprint": self.data.data_fingerprint},
+        "data": {"name": d["name"], "train_size": d["train_size"],
+                 "test_size": d["test_size"], "fingerprint": d["fingerprint"],
+                 "train_evaluated": self.num_eval_train},
         "device": runio.describe_device(),
         "strategy": c.train.strategy,
         "replicas": self.replicas,

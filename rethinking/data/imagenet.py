@@ -1,0 +1,134 @@
+"""ImageNet (Table 2): a streamed tf.data pipeline with per-example fixed label corruption.
+
+ImageNet does not fit in memory, so it streams from tfds (`imagenet2012`, manual download dir).
+Each example's key is a 63-bit hash of its tfds id; its corrupted label is a pure function of
+(seed, key) drawn with a per-element stateless seed, so it is the same in every epoch, process
+and shuffle order. Pixel corruptions are not part of Table 2 and are not offered here.
+
+Preprocessing follows the TensorFlow Inception V3 setup: pixels to [-1, 1]; evaluation resizes the
+central 87.5% to 299x299; augmentation takes a random crop covering 8-100% of the image (aspect
+3/4-4/3), resizes it to 299x299 and flips left-right at random, keyed by (seed, epoch, key).
+"""
+from __future__ import annotations
+
+import dataclasses
+from typing import Optional
+
+import tensorflow as tf
+
+from rethinking.data import datasets
+
+NUM_CLASSES = 1000
+IMAGE_SIZE = 299
+TRAIN_EXAMPLES = 1_281_167
+VALIDATION_EXAMPLES = 50_000
+LABEL_CORRUPTIONS = ("true", "labels", "random_labels")
+# Evaluation of "training accuracy" uses this many training examples (in stored order): the
+# whole 1.28M-image set would cost more than an epoch of training.
+TRAIN_EVAL_EXAMPLES = 50_000
+_LABEL_STREAM, _AUGMENT_STREAM = 11, 12
+
+
+def corrupt_label(label: tf.Tensor, key: tf.Tensor, seed: int, prob: float,
+                  num_classes: int = NUM_CLASSES) -> tf.Tensor:
+  """With probability prob, a uniformly drawn class instead of `label`; fixed per (seed, key)."""
+  base = tf.constant([seed, _LABEL_STREAM], tf.int64)
+  u = tf.random.stateless_uniform([2], tf.random.experimental.stateless_fold_in(base, key))
+  drawn = tf.minimum(tf.cast(u[1] * num_classes, tf.int32), num_classes - 1)
+  return tf.where(u[0] < prob, drawn, tf.cast(label, tf.int32))
+
+
+def image_size_for(model_name: str) -> int:
+  """The square input side a model takes (Inception V3: 299)."""
+  from rethinking import models  # pylint: disable=import-outside-toplevel
+  return models.default_input_shape(model_name)[0]
+
+
+def _to_unit(image):
+  return tf.image.convert_image_dtype(image, tf.float32)  # [0, 1]
+
+
+def preprocess_eval(image: tf.Tensor, size: int = IMAGE_SIZE) -> tf.Tensor:
+  image = tf.image.central_crop(_to_unit(image), 0.875)
+  image = tf.image.resize(image, [size, size])
+  return image * 2.0 - 1.0
+
+
+def preprocess_train(image: tf.Tensor, seed: tf.Tensor, size: int = IMAGE_SIZE) -> tf.Tensor:
+  """Inception-style random-area crop + flip; seed: int64 [2] (stateless)."""
+  image = _to_unit(image)
+  seeds = tf.random.experimental.stateless_split(seed, 2)
+  begin, crop_size, _ = tf.image.stateless_sample_distorted_bounding_box(
+      tf.shape(image), bounding_boxes=tf.constant([[[0.0, 0.0, 1.0, 1.0]]]), seed=seeds[0],
+      min_object_covered=0.1, aspect_ratio_range=(0.75, 1.33), area_range=(0.08, 1.0),
+      max_attempts=10, use_image_if_no_bounding_boxes=True)
+  image = tf.slice(image, begin, crop_size)
+  image = tf.image.resize(image, [size, size])
+  image = tf.image.stateless_random_flip_left_right(image, seeds[1])
+  return image * 2.0 - 1.0
+
+
+@dataclasses.dataclass(frozen=True)
+class StreamedData:
+  """Builds the tf.data pipelines; nothing is read until a dataset is iterated."""
+  data_dir: Optional[str]
+  corruption: str
+  prob: float
+  seed: int
+  image_size: int = IMAGE_SIZE
+  train_size: int = 0  # 0 = the whole training split
+  manual_dir: Optional[str] = None
+  download: bool = True
+
+  def check_available(self) -> None:
+    """Raises datasets.DatasetUnavailableError (one line) unless ImageNet can be read."""
+    self._split("validation", shuffle_files=False)
+
+  def version(self) -> str:
+    import tensorflow_datasets as tfds  # pylint: disable=import-outside-toplevel
+    try:
+      return str(tfds.builder("imagenet2012", data_dir=self.data_dir).version)
+    except Exception:  # pylint: disable=broad-except  (metadata only)
+      return "unknown"
+
+  def _split(self, split: str, shuffle_files: bool) -> tf.data.Dataset:
+    return datasets.load_streamed("imagenet2012", split, self.data_dir, self.manual_dir,
+                                  shuffle_files=shuffle_files, download=self.download)
+
+  def train(self, batch_size: int, epoch: int, augment: bool) -> tf.data.Dataset:
+    """One epoch of (images, corrupted labels), shuffled with a seed per epoch."""
+    ds = self._split("train", shuffle_files=False)
+    if self.train_size:
+      ds = ds.take(self.train_size)
+    ds = ds.shuffle(10_000, seed=self.seed * 100_003 + epoch, reshuffle_each_iteration=False)
+    prob = {"true": 0.0, "random_labels": 1.0}.get(self.corruption, self.prob)
+    seed, size = self.seed, self.image_size
+
+    def prepare(example):
+      label = corrupt_label(example["label"], example["key"], seed, prob)
+      if augment:
+        s = tf.random.experimental.stateless_fold_in(
+            tf.constant([seed, _AUGMENT_STREAM], tf.int64), example["key"])
+        image = preprocess_train(example["image"],
+                                 tf.random.experimental.stateless_fold_in(s, epoch), size)
+      else:
+        image = preprocess_eval(example["image"], size)
+      return image, label
+
+    return (ds.map(prepare, num_parallel_calls=tf.data.AUTOTUNE)
+            .batch(batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE))
+
+  def evaluation(self, split: str, batch_size: int) -> tf.data.Dataset:
+    """(images, labels) without augmentation: the first TRAIN_EVAL_EXAMPLES training examples
+    with their corrupted labels, or the whole validation split with its clean labels."""
+    ds = self._split("train" if split == "train" else "validation", shuffle_files=False)
+    prob = {"true": 0.0, "random_labels": 1.0}.get(self.corruption, self.prob)
+    if split == "train":
+      ds = ds.take(min(self.train_size or TRAIN_EVAL_EXAMPLES, TRAIN_EVAL_EXAMPLES))
+    else:
+      prob = 0.0  # test labels stay clean
+    seed, size = self.seed, self.image_size
+    return (ds.map(lambda e: (preprocess_eval(e["image"], size),
+                              corrupt_label(e["label"], e["key"], seed, prob)),
+                   num_parallel_calls=tf.data.AUTOTUNE)
+            .batch(batch_size).prefetch(tf.data.AUTOTUNE))

@@ -1,0 +1,323 @@
+"""The architectures of Appendix A: Table 1's parameter counts, shapes, weight decay, LRN, mixed
+precision, FLOP counts, and that every CIFAR-10 model can fit random labels (Section 2)."""
+import time
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from rethinking import config as config_lib
+from rethinking import models
+from rethinking.models.layers import LocalResponseNormalization
+
+CIFAR_MODELS = ("inception_small", "inception_small_nobn", "alexnet_small", "mlp_1x512",
+                "mlp_3x512")
+TABLE1_PARAMETERS = {
+    "inception_small": 1_649_402,
+    "inception_small_nobn": 1_649_402,
+    "alexnet_small": 1_387_786,
+    "mlp_3x512": 1_735_178,
+    "mlp_1x512": 1_209_866,
+}
+# keras.applications' Inception V3 with a 1000-way top: 23,851,784 weights, of which 34,432
+# are batch norm's moving statistics (state, not parameters).
+INCEPTION_V3_PARAMETERS = 23_817_352
+
+
+def _random_images(n, seed, shape=(28, 28, 3)):
+  """float32 [n, *shape] Gaussian images, per-image standardized like the CIFAR-10 pipeline,
+  and uniformly random int32 labels [n]."""
+  rng = np.random.default_rng(seed)
+  images = rng.normal(size=(n, *shape)).astype(np.float32)
+  images = tf.image.per_image_standardization(images).numpy()
+  labels = rng.integers(0, 10, size=n).astype(np.int32)
+  return images, labels
+
+
+def _kernels(model):
+  return [v for v in model.trainable_weights if v.path.endswith("/kernel")]
+
+
+# --- Parameter counts (Table 1) ---------------------------------------------------------------
+
+@pytest.mark.parametrize("name,count", list(TABLE1_PARAMETERS.items()),
+                         ids=[f"{n}_has_{c}_parameters" for n, c in TABLE1_PARAMETERS.items()])
+def test_parameter_count_matches_table1(name, count):
+  assert models.count_params(models.build(name)) == count
+
+
+def test_table1_counts_follow_from_the_architectures_by_arithmetic():
+  """The counts above, by hand from PAPER.md's description: convolutions with k*k*cin*cout
+  weights plus one offset (BN beta, or a bias without BN) per output channel."""
+  def conv(k, cin, cout):
+    return k * k * cin * cout + cout
+
+  def dense(cin, cout):
+    return cin * cout + cout
+
+  total, channels = conv(3, 3, 96), 96
+  for module in [("inc", 32, 32), ("inc", 32, 48), ("down", 80), ("inc", 112, 48),
+                 ("inc", 96, 64), ("inc", 80, 80), ("inc", 48, 96), ("down", 96),
+                 ("inc", 176, 160), ("inc", 176, 160)]:
+    if module[0] == "inc":
+      _, c1, c3 = module
+      total += conv(1, channels, c1) + conv(3, channels, c3)
+      channels = c1 + c3
+    else:
+      total += conv(3, channels, module[1])
+      channels += module[1]  # the max pool passes its input's channels through
+  total += dense(channels, 10)
+  assert total == TABLE1_PARAMETERS["inception_small"]
+  # Two 5x5 convolutions with 64 channels; two stride-2 pools take 28x28 to 7x7.
+  alexnet = (conv(5, 3, 64) + conv(5, 64, 64) + dense(7 * 7 * 64, 384) + dense(384, 192)
+             + dense(192, 10))
+  assert alexnet == TABLE1_PARAMETERS["alexnet_small"]
+  pixels = 28 * 28 * 3
+  assert dense(pixels, 512) + dense(512, 10) == TABLE1_PARAMETERS["mlp_1x512"]
+  assert (dense(pixels, 512) + 2 * dense(512, 512) + dense(512, 10)
+          == TABLE1_PARAMETERS["mlp_3x512"])
+
+
+def test_batch_norm_has_an_offset_but_no_scale_and_its_statistics_are_not_parameters():
+  model = models.build("inception_small")
+  bns = [l for l in model.layers if isinstance(l, keras.layers.BatchNormalization)]
+  assert bns and all(l.center and not l.scale for l in bns)
+  convs = [l for l in model.layers if isinstance(l, keras.layers.Conv2D)]
+  assert convs and not any(l.use_bias for l in convs)
+  nobn = models.build("inception_small_nobn")
+  assert not any(isinstance(l, keras.layers.BatchNormalization) for l in nobn.layers)
+  assert all(l.use_bias for l in nobn.layers if isinstance(l, keras.layers.Conv2D))
+  assert models.count_params(model) < model.count_params()  # moving mean/variance left out
+
+
+def test_inception_v3_at_299_has_23817352_parameters_and_about_5_7_gmacs():
+  model = models.build("inception_v3")
+  assert model.input_shape == (None, 299, 299, 3)
+  assert model.output_shape == (None, 1000)
+  assert models.count_params(model) == INCEPTION_V3_PARAMETERS
+  forward, training = models.flops_per_image(model)
+  assert 11.0e9 < forward < 12.0e9  # the commonly quoted 5.7 G multiply-adds
+  assert training == 3 * forward
+
+
+# --- Registry ---------------------------------------------------------------------------------
+
+def test_registry_names_match_the_config_names():
+  assert tuple(models.MODEL_NAMES) == tuple(config_lib.MODEL_NAMES)
+  assert set(CIFAR_MODELS) | {"inception_v3"} == set(models.MODEL_NAMES)
+
+
+def test_unknown_model_name_raises_value_error_listing_the_known_names():
+  with pytest.raises(ValueError) as error:
+    models.build("resnet18")
+  assert "resnet18" in str(error.value)
+  for name in models.MODEL_NAMES:
+    assert name in str(error.value)
+  with pytest.raises(ValueError):
+    models.default_input_shape("resnet18")
+
+
+def test_default_input_shapes_are_28x28_crops_and_299_for_imagenet():
+  for name in CIFAR_MODELS:
+    assert models.default_input_shape(name) == (28, 28, 3)
+  assert models.default_input_shape("inception_v3") == (299, 299, 3)
+
+
+@pytest.mark.parametrize("name", CIFAR_MODELS)
+def test_output_is_float32_logits_of_the_requested_classes(name):
+  model = models.build(name, num_classes=7)
+  images, _ = _random_images(3, seed=0)
+  logits = model(images, training=False)
+  assert logits.shape == (3, 7)
+  assert logits.dtype == tf.float32
+  assert np.all(np.isfinite(logits.numpy()))
+  assert model.input_shape == (None, 28, 28, 3)
+  assert model.name == name
+
+
+def test_inception_small_mean_pools_a_7x7_map():
+  model = models.build("inception_small")
+  assert tuple(model.get_layer("mean_pool").input.shape[1:]) == (7, 7, 336)
+
+
+def test_dropout_is_added_before_the_classifier_only_when_asked():
+  for name in CIFAR_MODELS:
+    assert not any(isinstance(l, keras.layers.Dropout) for l in models.build(name).layers)
+  model = models.build("mlp_1x512", dropout=0.5)
+  dropout = [l for l in model.layers if isinstance(l, keras.layers.Dropout)]
+  assert len(dropout) == 1 and dropout[0].rate == 0.5
+  assert model.layers[-2] is dropout[0]  # right before the classifier
+
+
+# --- Weight decay -----------------------------------------------------------------------------
+
+@pytest.mark.parametrize("name", CIFAR_MODELS)
+def test_weight_decay_adds_an_l2_penalty_on_the_kernels_to_the_loss(name):
+  assert not models.build(name).losses  # no penalty without weight decay
+  weight_decay = 5e-4
+  model = models.build(name, weight_decay=weight_decay)
+  kernels = _kernels(model)
+  # One penalty per conv/dense kernel: none on biases or batch-norm offsets.
+  assert len(model.losses) == len(kernels) > 0
+  expected = weight_decay * sum(np.sum(np.square(k.numpy().astype(np.float64)))
+                                for k in kernels)
+  np.testing.assert_allclose(float(tf.add_n(model.losses)), expected, rtol=1e-5)
+
+
+# --- Local response normalization -------------------------------------------------------------
+
+def test_local_response_normalization_follows_tensorflows_formula():
+  """out = x / (bias + alpha * sum of squares over channels c-r..c+r) ** beta."""
+  r, bias, alpha, beta = 2, 1.0, 0.3, 0.75
+  x = np.random.default_rng(0).normal(size=(2, 3, 3, 8)).astype(np.float32)
+  out = LocalResponseNormalization(r, bias, alpha, beta)(x).numpy()
+  squares = np.square(x)
+  expected = np.empty_like(x)
+  for c in range(8):
+    window = squares[..., max(0, c - r):c + r + 1].sum(axis=-1)
+    expected[..., c] = x[..., c] / (bias + alpha * window) ** beta
+  np.testing.assert_allclose(out, expected, rtol=1e-5)
+
+
+def test_local_response_normalization_keeps_a_bfloat16_input_bfloat16():
+  x = tf.cast(np.random.default_rng(0).normal(size=(1, 2, 2, 16)), tf.bfloat16)
+  layer = LocalResponseNormalization(dtype="mixed_bfloat16")
+  assert layer(x).dtype == tf.bfloat16
+
+
+def test_alexnet_small_survives_a_json_round_trip():
+  model = models.build("alexnet_small", weight_decay=1e-4)
+  lrn = model.get_layer("norm1")
+  assert (lrn.depth_radius, lrn.bias, lrn.beta) == (4, 1.0, 0.75)
+  assert lrn.alpha == pytest.approx(0.001 / 9)
+  clone = keras.models.model_from_json(model.to_json())
+  clone.set_weights(model.get_weights())
+  images, _ = _random_images(2, seed=1)
+  np.testing.assert_allclose(clone(images).numpy(), model(images).numpy(), rtol=1e-5)
+  assert isinstance(clone.get_layer("norm2"), LocalResponseNormalization)
+  assert len(clone.losses) == len(model.losses) == 5
+
+
+# --- Mixed precision and XLA ------------------------------------------------------------------
+
+def test_mixed_bfloat16_models_compute_in_bfloat16_and_return_float32_logits():
+  images, _ = _random_images(2, seed=2)
+  try:
+    keras.mixed_precision.set_global_policy("mixed_bfloat16")
+    for name in ("inception_small", "alexnet_small"):
+      model = models.build(name)
+      conv = next(l for l in model.layers if isinstance(l, keras.layers.Conv2D))
+      assert conv.compute_dtype == "bfloat16"
+      assert conv.kernel.dtype == "float32"  # variables stay float32
+      logits = model(images, training=False)
+      assert logits.dtype == tf.float32
+      assert np.all(np.isfinite(logits.numpy()))
+  finally:
+    keras.mixed_precision.set_global_policy("float32")
+
+
+def test_alexnet_small_compiles_with_xla():
+  """LRN is the only op not from a stock Keras layer; XLA has a kernel for it."""
+  model = models.build("alexnet_small")
+  images, _ = _random_images(2, seed=3)
+  forward = tf.function(lambda x: model(x, training=False), jit_compile=True)
+  np.testing.assert_allclose(forward(images).numpy(), model(images).numpy(), rtol=1e-4,
+                             atol=1e-5)
+
+
+# --- FLOPs ------------------------------------------------------------------------------------
+
+def test_flops_per_image_count_two_per_multiply_add_and_three_forwards_to_train():
+  pixels = 28 * 28 * 3
+  forward, training = models.flops_per_image(models.build("mlp_1x512"))
+  assert forward == 2 * (pixels * 512 + 512 * 10)
+  assert training == 3 * forward
+  forward, _ = models.flops_per_image(models.build("mlp_3x512"))
+  assert forward == 2 * (pixels * 512 + 2 * 512 * 512 + 512 * 10)
+  forward, _ = models.flops_per_image(models.build("alexnet_small"))
+  assert forward == 2 * (25 * 3 * 64 * 28 * 28 + 25 * 64 * 64 * 14 * 14 + 7 * 7 * 64 * 384
+                         + 384 * 192 + 192 * 10)
+
+
+def test_inception_small_costs_about_1_2_gflop_per_training_image():
+  forward, training = models.flops_per_image(models.build("inception_small"))
+  assert 1.15e9 < training < 1.3e9
+  assert models.flops_per_image(models.build("inception_small_nobn"))[0] == forward
+
+
+# --- Training ---------------------------------------------------------------------------------
+
+def test_inception_v3_takes_a_training_step_at_75x75():
+  keras.utils.set_random_seed(0)
+  model = models.build("inception_v3", input_shape=(75, 75, 3), num_classes=10, dropout=0.2,
+                       weight_decay=4e-5)
+  assert model.output_shape == (None, 10)
+  assert model.layers[-2].name == "dropout"
+  # The penalty reaches every kernel of the keras.applications body, not only the classifier.
+  assert len(model.losses) == len(_kernels(model)) == 95
+  images, labels = _random_images(4, seed=4, shape=(75, 75, 3))
+  optimizer = keras.optimizers.SGD(0.01, momentum=0.9)
+  loss_fn = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+  before = model.get_layer("logits").kernel.numpy()
+  with tf.GradientTape() as tape:
+    loss = loss_fn(labels, model(images, training=True)) + tf.add_n(model.losses)
+  grads = tape.gradient(loss, model.trainable_variables)
+  assert all(g is not None for g in grads)
+  optimizer.apply_gradients(zip(grads, model.trainable_variables))
+  assert np.isfinite(float(loss))
+  assert not np.allclose(model.get_layer("logits").kernel.numpy(), before)
+
+
+# Per model: (learning rate, batch size, learning-rate decay per epoch, epoch budget). SGD with
+# momentum 0.9 as in the paper, on 256 random images with random labels; each budget is about
+# 1.5x the epochs the seeded run below needs, and far fewer than a model that cannot fit would.
+FIT_SETTINGS = {
+    "inception_small": (0.1, 32, 0.8, 14),
+    "inception_small_nobn": (0.02, 32, 0.8, 14),
+    "alexnet_small": (0.01, 32, 1.0, 50),
+    "mlp_1x512": (0.01, 32, 1.0, 6),
+    "mlp_3x512": (0.01, 32, 1.0, 6),
+}
+
+
+@pytest.mark.parametrize("name", CIFAR_MODELS)
+def test_fits_256_random_labels_to_100_percent_training_accuracy(name):
+  """Section 2's claim in miniature. Accuracy comes from a separate inference pass
+  (training=False: batch norm uses its moving statistics) over all 256 images."""
+  learning_rate, batch_size, decay, epochs = FIT_SETTINGS[name]
+  keras.utils.set_random_seed(0)
+  images, labels = _random_images(256, seed=0)
+  images, labels = tf.constant(images), tf.constant(labels)
+  model = models.build(name)
+  steps_per_epoch = 256 // batch_size
+  schedule = keras.optimizers.schedules.ExponentialDecay(learning_rate, steps_per_epoch, decay,
+                                                         staircase=True)
+  optimizer = keras.optimizers.SGD(schedule, momentum=0.9)
+  loss_fn = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+
+  @tf.function
+  def train_epoch(order):
+    for step in tf.range(steps_per_epoch):
+      batch = order[step * batch_size:(step + 1) * batch_size]
+      with tf.GradientTape() as tape:
+        logits = model(tf.gather(images, batch), training=True)
+        loss = loss_fn(tf.gather(labels, batch), logits)
+      grads = tape.gradient(loss, model.trainable_variables)
+      optimizer.apply_gradients(zip(grads, model.trainable_variables))
+
+  @tf.function
+  def accuracy():
+    predictions = tf.argmax(model(images, training=False), axis=-1, output_type=tf.int32)
+    return tf.reduce_mean(tf.cast(tf.equal(predictions, labels), tf.float32))
+
+  rng = np.random.default_rng(0)
+  start, history = time.time(), []
+  for _ in range(epochs):
+    train_epoch(tf.constant(rng.permutation(256), tf.int32))
+    history.append(float(accuracy()))
+    if history[-1] == 1.0:
+      break
+  print(f"{name}: {len(history)} epochs ({len(history) * steps_per_epoch} steps), "
+        f"{time.time() - start:.1f}s, accuracy by epoch {history}")
+  assert history[-1] == 1.0, f"{name} did not fit in {epochs} epochs: {history}"
