@@ -2,7 +2,15 @@
 
 SGD with momentum 0.9, learning rate decayed by 0.95 per epoch; initial rate 0.1 for the small
 Inception (secondary source) and 0.01 for AlexNet and the MLPs (quoted). Batch size is not stated:
-128. Epoch budgets are ours: long enough to fit random labels on the full training set.
+128. Epoch budgets are ours.
+
+What we measured (offline JPEG-q75 CIFAR-10 copy, 2-core CPU, float32): with 0.95 decay per epoch
+the learning rate summed over all epochs is bounded (20x the initial rate), so the steps per epoch
+decide how far SGD gets. MLP 1x512 on random labels reaches 98.48% whole-train-set accuracy after
+100 epochs at batch 128 (it plateaus: 98.11% at epoch 75), but 99.44% at batch 64 (paper 99.34%).
+A truncated-normal(0.04) initialisation instead of Glorot changed nothing (96.77% vs 96.76% at
+epoch 55). On true labels at batch 128 the MLP is at 99.95% train / 50.87% test after 60 epochs
+(paper 100.0 / 50.51). To match the paper's MLP training accuracies use --batch_size=64.
 """
 from __future__ import annotations
 
