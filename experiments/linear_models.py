@@ -1,0 +1,167 @@
+"""Section 5: minimum-norm interpolation with a kernel, on true and random labels.
+
+  python experiments/linear_models.py --data_dir=../shared/tfds --n_train=10000 \
+      --labels=true,random --out=docs/measurements/theory/kernel_gaussian_n10000.json
+  python experiments/linear_models.py --data_dir=../shared/tfds --kernel=linear --n_train=3000
+
+Preprocessing as Section 5: pixels scaled to [0, 1] and flattened (no crop, no whitening).
+Targets are one-hot labels; K alpha = y is solved exactly (Cholesky), the prediction is the argmax
+of the K(x, X) alpha. Training error is measured by recomputing the outputs on the training
+points, not assumed. Several --labels share one Gram matrix and one factorization; --out then
+holds a JSON list with one object per labels setting (one object when one setting is given).
+"""
+from __future__ import annotations
+
+import os
+import sys
+import time
+
+from absl import flags
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from experiments import cli  # noqa: E402  pylint: disable=wrong-import-position
+from rethinking import validation  # noqa: E402  pylint: disable=wrong-import-position
+
+DATASETS = ("cifar10", "mnist")
+LABELS = ("true", "random")
+KERNELS = ("gaussian", "linear")
+PRECISIONS = ("auto", "float64", "float32")
+# "auto" keeps float64 (with a second copy of K to check K alpha) while that fits this budget.
+_FLOAT64_BUDGET_BYTES = 8 * 2**30
+
+_DATASET = flags.DEFINE_string("dataset", "cifar10", f"One of {DATASETS}.")
+_DATA_DIR = flags.DEFINE_string("data_dir", None, "tfds data dir (default: $TFDS_DATA_DIR).")
+_DOWNLOAD = flags.DEFINE_bool("download", False, "Let tfds download a missing dataset.")
+_N_TRAIN = flags.DEFINE_integer("n_train", 10000, "First n training images; 0 = all.")
+_N_TEST = flags.DEFINE_integer("n_test", 0, "First n test images; 0 = all.")
+_KERNEL = flags.DEFINE_string("kernel", "gaussian", f"One of {KERNELS}.")
+_BANDWIDTH = flags.DEFINE_float("bandwidth", None, "Gaussian kernel gamma in "
+                                "exp(-gamma ||x - x'||^2); default 1 / median squared distance.")
+_LABELS = flags.DEFINE_list("labels", ["true"], f"Comma-separated, each one of {LABELS}.")
+_SEED = flags.DEFINE_integer("seed", 0, "Seed of the random labels and the bandwidth sample.")
+_PRECISION = flags.DEFINE_string("precision", "auto", f"One of {PRECISIONS}; auto: float64 "
+                                 "while two n x n copies fit in 8 GiB, else float32 in place.")
+_OUT = flags.DEFINE_string("out", "", "Write the result JSON here (atomically).")
+
+
+def check_flags():
+  """The first bad flag as a validation.Invalid, or None. Reads no data."""
+  if _DATASET.value not in DATASETS:
+    return validation.Invalid("dataset", _DATASET.value, f"must be one of {', '.join(DATASETS)}")
+  if _KERNEL.value not in KERNELS:
+    return validation.Invalid("kernel", _KERNEL.value, f"must be one of {', '.join(KERNELS)}")
+  bad_labels = [v for v in _LABELS.value if v not in LABELS] or (
+      [] if _LABELS.value else ["(empty)"])
+  if bad_labels or len(set(_LABELS.value)) != len(_LABELS.value):
+    return validation.Invalid("labels", ",".join(_LABELS.value),
+                              f"must be distinct values among {', '.join(LABELS)}")
+  if _PRECISION.value not in PRECISIONS:
+    return validation.Invalid("precision", _PRECISION.value,
+                              f"must be one of {', '.join(PRECISIONS)}")
+  if _BANDWIDTH.value is not None and not 0 < _BANDWIDTH.value < float("inf"):
+    return validation.Invalid("bandwidth", _BANDWIDTH.value, "must be a positive number")
+  for flag, split, value in (("n_train", "train", _N_TRAIN.value),
+                             ("n_test", "test", _N_TEST.value)):
+    size = validation.prepared_split_size(_DATASET.value, split, _DATA_DIR.value)
+    if value < 0 or (size is not None and value > size):
+      allowed = f"0 (all) to {size}" if size is not None else "0 (all) or a positive count"
+      return validation.Invalid(flag, value, f"must be {allowed}")
+  if _DATA_DIR.value and not os.path.isdir(os.path.expanduser(_DATA_DIR.value)):
+    return validation.Invalid("data_dir", _DATA_DIR.value, "no such directory")
+  if _OUT.value and not validation.writable_location(os.path.dirname(_OUT.value) or "."):
+    return validation.Invalid("out", _OUT.value, "its directory is not writable")
+  return None
+
+
+def _reference(dataset: str, kernel: str) -> str:
+  """The paper's Section 5 figure for this setting (reference only, never used to compute)."""
+  from rethinking import paper  # pylint: disable=import-outside-toplevel
+  cell = paper.SECTION5.get((dataset, kernel, "raw pixels"))
+  if cell is None:
+    return "the paper reports no number for this setting"
+  return (f"the paper: {cell} % test error, true labels, all {dataset} training images, "
+          "raw pixels (reference only)")
+
+
+def main(argv):
+  if len(argv) > 1:
+    cli.die(f"error: unexpected arguments {argv[1:]}: all settings are --flags")
+  invalid = check_flags()
+  if invalid:
+    cli.die(str(invalid))
+  import numpy as np  # pylint: disable=import-outside-toplevel
+  from rethinking.data import datasets  # pylint: disable=import-outside-toplevel
+  from rethinking.theory import _data, kernels  # pylint: disable=import-outside-toplevel
+  from rethinking.training import runio  # pylint: disable=import-outside-toplevel
+
+  name, data_dir = _DATASET.value, _DATA_DIR.value
+  try:
+    train_images, train_labels, num_classes = _data.load_split(
+        name, "train", data_dir, size=_N_TRAIN.value, download=_DOWNLOAD.value)
+    test_images, test_labels, _ = _data.load_split(name, "test", data_dir, size=_N_TEST.value,
+                                                   download=_DOWNLOAD.value)
+  except datasets.DatasetUnavailableError as e:
+    cli.die(f"error: {e}")
+  n = len(train_labels)
+  precision = _PRECISION.value
+  if precision == "auto":
+    precision = "float64" if 2 * 8 * n * n <= _FLOAT64_BUDGET_BYTES else "float32"
+  keep_gram = not (precision == "float32" and 2 * 4 * n * n > _FLOAT64_BUDGET_BYTES)
+  x = _data.flat_pixels(train_images, dtype=precision)
+  x_test = _data.flat_pixels(test_images, dtype=precision)
+  del train_images, test_images
+  label_sets = {"true": train_labels}
+  if "random" in _LABELS.value:
+    label_sets["random"] = _data.random_labels(train_labels, num_classes, _SEED.value)
+  label_sets = {k: label_sets[k] for k in _LABELS.value}
+  # All label settings in one right-hand side: one Gram matrix, one factorization.
+  targets = np.concatenate([kernels.as_targets(v, num_classes) for v in label_sets.values()],
+                           axis=1)
+  bandwidth = _BANDWIDTH.value
+  if _KERNEL.value == "gaussian" and bandwidth is None:
+    bandwidth = kernels.median_bandwidth(x, seed=_SEED.value)
+
+  start = time.perf_counter()
+  try:
+    fit = kernels.fit_min_norm(x, targets, kernel=_KERNEL.value, bandwidth=bandwidth,
+                               dtype=precision, keep_gram=keep_gram)
+  except ValueError as e:
+    cli.die(f"error: {e}")
+  test_start = time.perf_counter()
+  test_out = fit.interpolant.predict(x_test)
+  test_seconds = time.perf_counter() - test_start
+  seconds = time.perf_counter() - start
+  device = _data.cpu_description()
+  results = []
+  for i, (labels_name, labels) in enumerate(label_sets.items()):
+    cols = slice(i * num_classes, (i + 1) * num_classes)
+    train_out = fit.train_predictions[:, cols]
+    result = {
+        "dataset": name, "data": _data.provenance(name, data_dir), "labels": labels_name,
+        "n_train": n, "n_test": len(test_labels), "d": x.shape[1], "kernel": _KERNEL.value,
+        "bandwidth": bandwidth if _KERNEL.value == "gaussian" else None,
+        "bandwidth_rule": ("flag" if _BANDWIDTH.value is not None else "1 / median squared "
+                           "distance") if _KERNEL.value == "gaussian" else None,
+        "method": fit.method, "precision": fit.precision, "device": device, "seed": _SEED.value,
+        "train_error": float(np.mean(train_out.argmax(1) != labels)),
+        "max_abs_train_residual": float(np.abs(train_out - targets[:, cols]).max()),
+        "test_error": float(np.mean(test_out[:, cols].argmax(1) != test_labels)),
+        "seconds": seconds, "stage_seconds": {**fit.seconds, "test_predictions": test_seconds},
+        "peak_memory_bytes": runio.peak_memory_bytes(),
+        "solved_with_labels": list(label_sets),
+        "paper_reference": _reference(name, _KERNEL.value),
+    }
+    results.append(result)
+    print(f"Section 5 min-norm {_KERNEL.value} kernel on {result['data']}, {labels_name} labels, "
+          f"n_train={n}, {device}, {fit.precision} ({fit.method}): train error "
+          f"{100 * result['train_error']:.2f}% (max |K alpha - y| "
+          f"{result['max_abs_train_residual']:.2g}), test error "
+          f"{100 * result['test_error']:.2f}% on {len(test_labels)}, {seconds:.0f} s, peak "
+          f"memory {result['peak_memory_bytes'] / 2**30:.1f} GiB; {result['paper_reference']}")
+  if _OUT.value:
+    os.makedirs(os.path.dirname(os.path.abspath(_OUT.value)), exist_ok=True)
+    runio.atomic_write_json(_OUT.value, results[0] if len(results) == 1 else results)
+
+
+if __name__ == "__main__":
+  cli.run(main)

@@ -1,0 +1,74 @@
+"""Data for the theory experiments: whole tfds splits as numpy arrays, in stored order.
+
+Loading goes through `rethinking.data.datasets.load_in_memory` (tfds only, stored order, keys =
+index). Two views of the images:
+  - `flat_pixels`: pixels scaled to [0, 1] and flattened (Section 5's kernels and Theorem 1);
+  - `network_inputs`: centre 28x28 crop + per-image standardization (the networks' input,
+    Appendix A), for the MLP in the Rademacher estimates.
+Random labels are the project's keyed corruption (`corruption.corrupt_labels` with p = 1), so a
+seed gives the same random labels here as in `experiments/train.py`.
+"""
+from __future__ import annotations
+
+import os
+from typing import Optional
+
+import numpy as np
+
+
+def load_split(name: str, split: str, data_dir: Optional[str] = None, size: int = 0,
+               download: bool = False):
+  """uint8 images [N, H, W, C], int32 labels [N], num_classes; the first `size` (0 = all)."""
+  from rethinking.data import datasets  # pylint: disable=import-outside-toplevel
+  data = datasets.load_in_memory(name, split, data_dir=data_dir, download=download, size=size)
+  return data.images, data.labels, data.num_classes
+
+
+def flat_pixels(images: np.ndarray, dtype=np.float64) -> np.ndarray:
+  """uint8 [N, H, W, C] -> [N, H*W*C] in [0, 1] (HWC order), in `dtype`."""
+  out = images.reshape(len(images), -1).astype(dtype)
+  out /= 255.0
+  return out
+
+
+def network_inputs(images: np.ndarray, batch_size: int = 10000) -> np.ndarray:
+  """uint8 [N, H, W, C] -> float32 [N, 28, 28, C]: centre crop, per-image standardization."""
+  import tensorflow as tf  # pylint: disable=import-outside-toplevel
+  from rethinking.data import preprocessing  # pylint: disable=import-outside-toplevel
+  out = []
+  for start in range(0, len(images), batch_size):
+    batch = tf.cast(images[start:start + batch_size], tf.float32) / 255.0
+    out.append(preprocessing.preprocess_eval(batch).numpy())
+  return np.concatenate(out)
+
+
+def random_labels(labels: np.ndarray, num_classes: int, seed: int) -> np.ndarray:
+  """int32 [N]: every label redrawn uniformly (the paper's random labels), keyed by index."""
+  from rethinking.data import corruption  # pylint: disable=import-outside-toplevel
+  keys = np.arange(len(labels), dtype=np.int64)
+  return corruption.corrupt_labels(labels, keys, seed=seed, prob=1.0,
+                                   num_classes=num_classes).numpy().astype(np.int32)
+
+
+def provenance(name: str, data_dir: Optional[str]) -> str:
+  """What the data is, for printed lines: flags the project's offline JPEG-decoded CIFAR-10."""
+  root = data_dir or os.environ.get("TFDS_DATA_DIR") or ""
+  shared = os.path.join(os.path.dirname(__file__), "..", "..", "..", "shared", "tfds")
+  if name == "cifar10" and root and os.path.realpath(root) == os.path.realpath(shared):
+    return ("cifar10 (offline copy decoded from JPEG q75: accuracies may differ from pristine "
+            "CIFAR-10 by a point or two)")
+  return name
+
+
+def cpu_description() -> str:
+  """E.g. 'CPU: Intel Xeon ... (2 cores)', without importing TensorFlow (numpy/scipy runs)."""
+  name = "unknown"
+  try:
+    with open("/proc/cpuinfo") as f:
+      for line in f:
+        if line.startswith("model name"):
+          name = line.split(":", 1)[1].strip()
+          break
+  except OSError:
+    pass
+  return f"CPU: {name} ({os.cpu_count()} cores)"
