@@ -273,6 +273,19 @@ class Trainer:
     writer = self.writer
     schedule = self.schedule
 
+    def account(step, per_replica, loss_sum, correct_sum, first_nonfinite):
+      """Reduces one step over replicas, logs loss and learning rate, tracks divergence."""
+      ce, correct = per_replica
+      ce = tf.cast(strategy.reduce(tf.distribute.ReduceOp.MEAN, ce, axis=None), tf.float32)
+      correct = strategy.reduce(tf.distribute.ReduceOp.SUM, correct, axis=None)
+      first_nonfinite = tf.where(
+          tf.logical_and(first_nonfinite < 0, tf.logical_not(tf.math.is_finite(ce))),
+          step + 1, first_nonfinite)
+      with tf.compat.v1.name_scope(None):  # tags without the loop's "while/" scope
+        tf.summary.scalar("train/loss", ce, step=step + 1)
+        tf.summary.scalar("train/learning_rate", schedule(step), step=step + 1)
+      return loss_sum + ce, correct_sum + tf.cast(correct, tf.int64), first_nonfinite
+
     @tf.function
     def train_call(start, num_steps):
       epoch = start // spe
@@ -283,17 +296,9 @@ class Trainer:
       with writer.as_default():
         for i in tf.range(num_steps):
           step = start + i
-          ce, correct = strategy.run(replica_step, args=(order, step, step - epoch * spe))
-          ce = tf.cast(strategy.reduce(tf.distribute.ReduceOp.MEAN, ce, axis=None), tf.float32)
-          correct = strategy.reduce(tf.distribute.ReduceOp.SUM, correct, axis=None)
-          loss_sum += ce
-          correct_sum += tf.cast(correct, tf.int64)
-          first_nonfinite = tf.where(
-              tf.logical_and(first_nonfinite < 0, tf.logical_not(tf.math.is_finite(ce))),
-              step + 1, first_nonfinite)
-          with tf.compat.v1.name_scope(None):  # tags without the loop's "while/" scope
-            tf.summary.scalar("train/loss", ce, step=step + 1)
-            tf.summary.scalar("train/learning_rate", schedule(step), step=step + 1)
+          per_replica = strategy.run(replica_step, args=(order, step, step - epoch * spe))
+          loss_sum, correct_sum, first_nonfinite = account(
+              step, per_replica, loss_sum, correct_sum, first_nonfinite)
       self.step.assign(start + tf.cast(num_steps, tf.int64))
       return loss_sum, correct_sum, first_nonfinite
 
@@ -307,17 +312,9 @@ class Trainer:
       with writer.as_default():
         for i in tf.range(num_steps):
           step = start + i
-          ce, correct = strategy.run(compiled_step, args=next(iterator))
-          ce = tf.cast(strategy.reduce(tf.distribute.ReduceOp.MEAN, ce, axis=None), tf.float32)
-          correct = strategy.reduce(tf.distribute.ReduceOp.SUM, correct, axis=None)
-          loss_sum += ce
-          correct_sum += tf.cast(correct, tf.int64)
-          first_nonfinite = tf.where(
-              tf.logical_and(first_nonfinite < 0, tf.logical_not(tf.math.is_finite(ce))),
-              step + 1, first_nonfinite)
-          with tf.compat.v1.name_scope(None):
-            tf.summary.scalar("train/loss", ce, step=step + 1)
-            tf.summary.scalar("train/learning_rate", schedule(step), step=step + 1)
+          per_replica = strategy.run(compiled_step, args=next(iterator))
+          loss_sum, correct_sum, first_nonfinite = account(
+              step, per_replica, loss_sum, correct_sum, first_nonfinite)
       self.step.assign(start + tf.cast(num_steps, tf.int64))
       return loss_sum, correct_sum, first_nonfinite
 
