@@ -1,5 +1,6 @@
 """The architectures of Appendix A: Table 1's parameter counts, shapes, weight decay, LRN, mixed
 precision, FLOP counts, and that every CIFAR-10 model can fit random labels (Section 2)."""
+import functools
 import time
 
 import keras
@@ -35,6 +36,12 @@ def _random_images(n, seed, shape=(28, 28, 3)):
   return images, labels
 
 
+@functools.lru_cache(maxsize=None)
+def _default_model(name):
+  """One default build per name, shared by the tests that only inspect it."""
+  return models.build(name)
+
+
 def _kernels(model):
   return [v for v in model.trainable_weights if v.path.endswith("/kernel")]
 
@@ -44,7 +51,7 @@ def _kernels(model):
 @pytest.mark.parametrize("name,count", list(TABLE1_PARAMETERS.items()),
                          ids=[f"{n}_has_{c}_parameters" for n, c in TABLE1_PARAMETERS.items()])
 def test_parameter_count_matches_table1(name, count):
-  assert models.count_params(models.build(name)) == count
+  assert models.count_params(_default_model(name)) == count
 
 
 def test_table1_counts_follow_from_the_architectures_by_arithmetic():
@@ -80,12 +87,12 @@ def test_table1_counts_follow_from_the_architectures_by_arithmetic():
 
 
 def test_batch_norm_has_an_offset_but_no_scale_and_its_statistics_are_not_parameters():
-  model = models.build("inception_small")
+  model = _default_model("inception_small")
   bns = [l for l in model.layers if isinstance(l, keras.layers.BatchNormalization)]
   assert bns and all(l.center and not l.scale for l in bns)
   convs = [l for l in model.layers if isinstance(l, keras.layers.Conv2D)]
   assert convs and not any(l.use_bias for l in convs)
-  nobn = models.build("inception_small_nobn")
+  nobn = _default_model("inception_small_nobn")
   assert not any(isinstance(l, keras.layers.BatchNormalization) for l in nobn.layers)
   assert all(l.use_bias for l in nobn.layers if isinstance(l, keras.layers.Conv2D))
   assert models.count_params(model) < model.count_params()  # moving mean/variance left out
@@ -137,13 +144,13 @@ def test_output_is_float32_logits_of_the_requested_classes(name):
 
 
 def test_inception_small_mean_pools_a_7x7_map():
-  model = models.build("inception_small")
+  model = _default_model("inception_small")
   assert tuple(model.get_layer("mean_pool").input.shape[1:]) == (7, 7, 336)
 
 
 def test_dropout_is_added_before_the_classifier_only_when_asked():
   for name in CIFAR_MODELS:
-    assert not any(isinstance(l, keras.layers.Dropout) for l in models.build(name).layers)
+    assert not any(isinstance(l, keras.layers.Dropout) for l in _default_model(name).layers)
   model = models.build("mlp_1x512", dropout=0.5)
   dropout = [l for l in model.layers if isinstance(l, keras.layers.Dropout)]
   assert len(dropout) == 1 and dropout[0].rate == 0.5
@@ -230,20 +237,20 @@ def test_alexnet_small_compiles_with_xla():
 
 def test_flops_per_image_count_two_per_multiply_add_and_three_forwards_to_train():
   pixels = 28 * 28 * 3
-  forward, training = models.flops_per_image(models.build("mlp_1x512"))
+  forward, training = models.flops_per_image(_default_model("mlp_1x512"))
   assert forward == 2 * (pixels * 512 + 512 * 10)
   assert training == 3 * forward
-  forward, _ = models.flops_per_image(models.build("mlp_3x512"))
+  forward, _ = models.flops_per_image(_default_model("mlp_3x512"))
   assert forward == 2 * (pixels * 512 + 2 * 512 * 512 + 512 * 10)
-  forward, _ = models.flops_per_image(models.build("alexnet_small"))
+  forward, _ = models.flops_per_image(_default_model("alexnet_small"))
   assert forward == 2 * (25 * 3 * 64 * 28 * 28 + 25 * 64 * 64 * 14 * 14 + 7 * 7 * 64 * 384
                          + 384 * 192 + 192 * 10)
 
 
 def test_inception_small_costs_about_1_2_gflop_per_training_image():
-  forward, training = models.flops_per_image(models.build("inception_small"))
+  forward, training = models.flops_per_image(_default_model("inception_small"))
   assert 1.15e9 < training < 1.3e9
-  assert models.flops_per_image(models.build("inception_small_nobn"))[0] == forward
+  assert models.flops_per_image(_default_model("inception_small_nobn"))[0] == forward
 
 
 # --- Training ---------------------------------------------------------------------------------

@@ -8,8 +8,13 @@ from rethinking.models.layers import KERNEL_INITIALIZER, l2
 
 def build(*, num_classes=1000, input_shape=(299, 299, 3), weight_decay=0.0, dropout=0.0,
           name="inception_v3") -> keras.Model:
-  """Logits of Inception V3 (random init). dropout: before the classifier, as the ImageNet rows
-  with dropout use it; weight decay: L2 on every kernel, added to the loss."""
+  """Float32 logits of Inception V3, randomly initialized (input_shape at least 75x75).
+
+  dropout: rate of the dropout before the classifier, as the ImageNet rows with dropout use it
+  (TF-slim's Inception V3 keeps 0.8, i.e. dropout=0.2). weight_decay: L2 penalty on every kernel
+  (layers.l2), added to the loss. keras.applications' batch norm already has an offset and no
+  scale, like the paper's.
+  """
   base = keras.applications.InceptionV3(weights=None, include_top=False,
                                         input_shape=input_shape, pooling="avg")
   if weight_decay:
@@ -18,6 +23,7 @@ def build(*, num_classes=1000, input_shape=(299, 299, 3), weight_decay=0.0, drop
     for layer in base.layers:
       if getattr(layer, "kernel", None) is not None:
         layer.kernel.regularizer = l2(weight_decay)
+        layer.kernel_regularizer = layer.kernel.regularizer  # so get_config() records it
   x = base.output
   if dropout:
     x = keras.layers.Dropout(dropout, name="dropout")(x)

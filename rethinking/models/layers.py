@@ -1,37 +1,62 @@
-"""Building blocks shared by the model families: the paper's Conv module, and LRN."""
+"""Building blocks shared by the model families of Appendix A: the Conv module of Figure 3, the
+weight-decay penalty, and local response normalization (which Keras 3 lacks)."""
 from __future__ import annotations
 
 import keras
 import tensorflow as tf
 
-# Initialisation is not stated by the paper: Keras' default (Glorot uniform) for every kernel.
+# Initialization is not stated by the paper: Keras' default (Glorot uniform) for every kernel,
+# zeros for biases and batch-norm offsets.
 KERNEL_INITIALIZER = "glorot_uniform"
+# Batch norm's moving averages are not stated by the paper either; they only matter for
+# inference-mode evaluation, never for the parameter count. Momentum 0.9 (PyTorch's default;
+# Keras' is 0.99) makes the moving statistics follow the weights within ~20 steps: "training
+# accuracy", measured by an inference pass (PITFALLS.md), then reflects the current weights.
+# With 0.99 a fitted model can sit at chance accuracy in inference mode for a hundred steps or
+# more (tests/test_models.py's fit of 256 random labels does), which would inflate the steps to
+# fit of Figure 1b. Epsilon: Keras' (and TensorFlow's) default.
+BATCH_NORM_MOMENTUM = 0.9
+BATCH_NORM_EPSILON = 1e-3
 
 
 def l2(weight_decay: float):
-  """The paper's weight decay: an L2 penalty weight_decay * sum(w^2) on each kernel, added to the
-  loss (not decoupled decay). None when weight_decay is 0."""
+  """The paper's weight decay as an L2 penalty added to the loss (not decoupled decay).
+
+  keras.regularizers.L2(l) adds l * sum(w ** 2) for each kernel it is attached to -- no factor of
+  1/2 -- so the gradient contribution is 2 * l * w. Only kernels (convolution and dense) are
+  penalized, never biases or batch-norm offsets. None when weight_decay is 0, so that a model
+  without weight decay carries no regularizer at all.
+  """
   return keras.regularizers.L2(weight_decay) if weight_decay else None
 
 
 def conv_module(x, filters: int, kernel_size: int, strides: int = 1, padding: str = "same",
                 batch_norm: bool = True, weight_decay: float = 0.0, name: str = ""):
-  """Conv -> BN -> ReLU (Figure 3). The paper's BN has a learned offset but no learned scale
-  (that is what makes Table 1's counts exact); without BN the convolution carries a bias."""
+  """Conv -> batch norm -> ReLU (Figure 3).
+
+  The paper's batch norm has a learned offset (beta) but no learned scale (gamma): center=True,
+  scale=False, the defaults of TensorFlow's contrib batch_norm, and what makes Table 1's count
+  exact. With batch norm the convolution has no bias (the offset plays its part); without batch
+  norm the convolution carries one -- either way one vector of `filters` parameters.
+  """
   x = keras.layers.Conv2D(filters, kernel_size, strides=strides, padding=padding,
                           use_bias=not batch_norm, kernel_initializer=KERNEL_INITIALIZER,
                           kernel_regularizer=l2(weight_decay), name=f"{name}conv")(x)
   if batch_norm:
-    x = keras.layers.BatchNormalization(center=True, scale=False, name=f"{name}bn")(x)
+    x = keras.layers.BatchNormalization(center=True, scale=False, momentum=BATCH_NORM_MOMENTUM,
+                                        epsilon=BATCH_NORM_EPSILON, name=f"{name}bn")(x)
   return keras.layers.ReLU(name=f"{name}relu")(x)
 
 
 @keras.saving.register_keras_serializable(package="rethinking")
 class LocalResponseNormalization(keras.layers.Layer):
-  """Wraps tf.nn.local_response_normalization (Keras 3 has no LRN layer).
+  """Wraps tf.nn.local_response_normalization (Keras 3 has no LRN layer). Channels-last.
 
-  depth_radius is the half-width of the window; alpha is not divided by the window size (the
-  TensorFlow convention, unlike Caffe's). Computed in float32 under mixed precision.
+  depth_radius is the half-width of the window (the window spans 2 * depth_radius + 1
+  channels); alpha is not divided by the window size (TensorFlow's convention, unlike Caffe's):
+  out = x / (bias + alpha * sum(x ** 2 over the window)) ** beta. Under mixed precision the op
+  runs in float32 (the sum of squares overflows or loses precision in 16 bits) and the result
+  is cast back to the input's dtype.
   """
 
   def __init__(self, depth_radius=4, bias=1.0, alpha=0.001 / 9.0, beta=0.75, **kwargs):
@@ -42,6 +67,9 @@ class LocalResponseNormalization(keras.layers.Layer):
     x = tf.nn.local_response_normalization(tf.cast(inputs, tf.float32), self.depth_radius,
                                            self.bias, self.alpha, self.beta)
     return tf.cast(x, inputs.dtype)
+
+  def compute_output_shape(self, input_shape):
+    return input_shape
 
   def get_config(self):
     return {**super().get_config(), "depth_radius": self.depth_radius, "bias": self.bias,

@@ -1,7 +1,9 @@
-"""Names -> builders for every architecture the paper trains."""
+"""Names -> builders for every architecture the paper trains (Appendix A, Tables 1 and 2), their
+parameter counts as Table 1 counts them, and analytic FLOP counts for the benchmark."""
 from __future__ import annotations
 
 import functools
+import math
 from typing import Tuple
 
 import keras
@@ -36,10 +38,14 @@ def _check(name: str) -> None:
 
 def build(name: str, *, num_classes=None, input_shape=None, weight_decay: float = 0.0,
           dropout: float = 0.0) -> keras.Model:
-  """An uncompiled keras.Model producing float32 logits.
+  """An uncompiled, channels-last keras.Model mapping images [batch, H, W, C] to float32 logits
+  [batch, num_classes], also under a mixed-precision policy.
 
   num_classes / input_shape default to the model's own (10 classes on 28x28x3; Inception V3:
-  1000 on 299x299x3). weight_decay: L2 penalty on kernels, in model.losses.
+  1000 on 299x299x3). weight_decay: an L2 penalty weight_decay * sum(w ** 2) per conv/dense
+  kernel, in model.losses, for the training loss to add (biases and batch-norm offsets are not
+  penalized). dropout: rate of a dropout layer before the classifier (none when 0).
+  Raises ValueError for an unknown name.
   """
   _check(name)
   shape, classes = _DEFAULT_INPUT[name]
@@ -51,7 +57,7 @@ def build(name: str, *, num_classes=None, input_shape=None, weight_decay: float 
 def count_params(model: keras.Model) -> int:
   """Parameters as Table 1 counts them: learned weights only (batch norm's moving statistics
   are state, not parameters)."""
-  return int(sum(int(v.numpy().size) for v in model.trainable_weights))
+  return int(sum(math.prod(v.shape) for v in model.trainable_weights))
 
 
 def flops_per_image(model: keras.Model) -> Tuple[float, float]:
