@@ -61,14 +61,6 @@ def provenance(name: str, data_dir: Optional[str]) -> str:
 
 
 def cpu_description() -> str:
-  """E.g. 'CPU: Intel Xeon ... (2 cores)', without importing TensorFlow (numpy/scipy runs)."""
-  name = "unknown"
-  try:
-    with open("/proc/cpuinfo") as f:
-      for line in f:
-        if line.startswith("model name"):
-          name = line.split(":", 1)[1].strip()
-          break
-  except OSError:
-    pass
-  return f"CPU: {name} ({os.cpu_count()} cores)"
+  """E.g. 'CPU: AMD EPYC (2 cores)', without importing TensorFlow (numpy/scipy runs)."""
+  from rethinking.training import runio  # pylint: disable=import-outside-toplevel
+  return runio.cpu_description()

@@ -113,6 +113,11 @@ def describe_device() -> str:
   if gpus:
     details = tf.config.experimental.get_device_details(gpus[0])
     return f"GPU: {details.get('device_name', 'unknown')} x{len(gpus)}"
+  return cpu_description()
+
+
+def cpu_description() -> str:
+  """E.g. 'CPU: AMD EPYC (2 cores)', without importing TensorFlow."""
   name = platform.processor() or "unknown"
   try:
     with open("/proc/cpuinfo") as f:
