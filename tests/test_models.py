@@ -295,15 +295,7 @@ FIT_SETTINGS = {
 }
 
 
-# Known failure, issue #3 left open: with these settings Inception without batch norm stayed near
-# chance for the whole budget in the last two runs here (a loaded 2-core CPU); a budget that fits
-# reliably is still to be found. Not strict, so a pass is reported as such.
-_NOBN_OPEN = pytest.mark.xfail(reason="issue #3: no reliable fit budget found yet for "
-                               "inception_small_nobn on 256 random labels", strict=False)
-
-
-@pytest.mark.parametrize("name", [pytest.param(n, marks=_NOBN_OPEN) if n == "inception_small_nobn"
-                                  else n for n in FIT_SETTINGS])
+@pytest.mark.parametrize("name", list(FIT_SETTINGS))
 def test_fits_256_random_labels_to_100_percent_training_accuracy(name):
   """Section 2's claim in miniature. Accuracy comes from a separate inference pass
   (training=False: batch norm uses its moving statistics) over all 256 images."""
