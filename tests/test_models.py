@@ -279,8 +279,8 @@ def test_inception_v3_takes_a_training_step_at_75x75():
 # Per model: (learning rate, batch size, learning-rate decay per epoch, epoch budget), SGD with
 # momentum 0.9 as in the paper. The seeded runs fit in 2-3 (MLPs), 8 (Inception) and 24 (AlexNet)
 # epochs; each budget leaves a margin of ~1.5-2x and no more, so a model that learns markedly
-# slower than it should fails. The decay (the paper's is 0.95 per epoch of 50,000 images) lets the weights settle so
-# that the inference pass agrees with them.
+# slower than it should fails. The decay (the paper's is 0.95 per epoch of 50,000 images) lets
+# the weights settle so that the inference pass agrees with them.
 #
 # Inception without batch norm is left out: on Gaussian noise its globally pooled features at
 # initialization hardly differ between images (across-image spread ~4% of their scale), and with
