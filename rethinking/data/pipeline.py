@@ -12,6 +12,7 @@ fresh order, so no example is left out systematically): fixed shapes let XLA com
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 from typing import Optional
 
@@ -61,7 +62,7 @@ def prepare(data: config_lib.DataConfig, corruption: config_lib.CorruptionConfig
     mean, std = corruption_lib.channel_stats(train.images)
   kwargs = dict(seed=corruption.seed, prob=corruption.prob, num_classes=train.num_classes,
                 pixel_unit=corruption.pixel_unit, mean=mean, std=std)
-  with tf.device(device) if device else _null():
+  with tf.device(device) if device else contextlib.nullcontext():
     train_c = corruption_lib.corrupt(corruption.kind, train.images, train.labels, train.keys,
                                      split="train", **kwargs)
     test_c = corruption_lib.corrupt(corruption.kind, test.images, test.labels, test.keys,
@@ -77,14 +78,6 @@ def prepare(data: config_lib.DataConfig, corruption: config_lib.CorruptionConfig
                                                   test.labels),
       corruption_fingerprint=corruption_lib.fingerprint(train_c.images, train_c.labels,
                                                         test_c.images, test_c.labels))
-
-
-class _null:  # a do-nothing context manager (contextlib.nullcontext is not a tf.device)
-  def __enter__(self):
-    return self
-
-  def __exit__(self, *args):
-    return False
 
 
 class ResidentPipeline:

@@ -268,9 +268,8 @@ class Trainer:
                                   ctx.replica_id_in_sync_group, replicas)
       return compiled_step(x, y)
 
-    strategy, writer = self.strategy, None
-    self.writer = tf.summary.create_file_writer(self.run_dir)
-    writer = self.writer
+    strategy = self.strategy
+    self.writer = writer = tf.summary.create_file_writer(self.run_dir)
     schedule = self.schedule
 
     def account(step, per_replica, loss_sum, correct_sum, first_nonfinite):
