@@ -47,6 +47,9 @@ _AUGMENT = flags.DEFINE_bool("augment", False, "Random 28x28 crops (Table 1 'ran
 _DROPOUT = flags.DEFINE_float("dropout", 0.0, "Dropout rate before the classifier.")
 _EVAL_EVERY = flags.DEFINE_integer("eval_every", 1, "Evaluate the whole train and test sets "
                                    "every this many epochs.")
+_TEST_EVERY = flags.DEFINE_integer(
+    "test_every", 1, "Evaluate the test set every this many epochs (at an evaluation); 0 = only "
+    "at the end. Saves time on small training sets, where the 10,000 test images dominate.")
 _STOP_WHEN_FIT = flags.DEFINE_bool("stop_when_fit", False,
                                    "Stop once the whole training set is fit (100% accuracy).")
 _LOGDIR = flags.DEFINE_string("logdir", "runs", "Parent of run directories.")
@@ -79,7 +82,7 @@ def build_config() -> tuple[config_lib.RunConfig, bool]:
           batch_size=pick(_BATCH_SIZE, "batch_size"),
           learning_rate=pick(_LEARNING_RATE, "learning_rate"),
           lr_decay=pick(_LR_DECAY, "lr_decay"), momentum=pick(_MOMENTUM, "momentum"),
-          augment=_AUGMENT.value, eval_every=_EVAL_EVERY.value,
+          augment=_AUGMENT.value, eval_every=_EVAL_EVERY.value, test_every=_TEST_EVERY.value,
           stop_when_fit=_STOP_WHEN_FIT.value, strategy=_STRATEGY.value,
           precision=_PRECISION.value, jit=_JIT.value, deterministic=_DETERMINISTIC.value,
           seed=_SEED.value, steps_per_call=_STEPS_PER_CALL.value),

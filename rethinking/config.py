@@ -69,6 +69,9 @@ class TrainConfig:
   momentum: float = 0.9
   augment: bool = False  # random 28x28 crops
   eval_every: int = 1  # epochs
+  # Test-set evaluation every this many epochs (at an evaluation); 0 = only at the end. The
+  # whole-train-set evaluation (time to fit) still runs every eval_every epochs.
+  test_every: int = 1
   stop_when_fit: bool = False
   strategy: str = "default"
   precision: str = "float32"

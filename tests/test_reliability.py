@@ -40,6 +40,7 @@ BAD_TRAIN_FLAGS = [
     (["--weight_decay=-1e-4"], "--weight_decay"),
     (["--dropout=1.0"], "--dropout"),
     (["--eval_every=0"], "--eval_every"),
+    (["--test_every=-1"], "--test_every"),
     (["--train_size=-5"], "--train_size"),
     (["--train_size=50"], "--train_size"),  # smaller than a batch
     (["--model=inception_v3"], "--model"),  # 28x28 CIFAR-10 input

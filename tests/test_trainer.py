@@ -130,6 +130,18 @@ def test_stop_when_fit_stops_at_the_first_fit_evaluation(tmp_path):
   assert results["epochs_to_fit"] == results["steps_to_fit"] / results["steps_per_epoch"]
 
 
+def test_test_every_skips_the_test_set_between_evaluations_but_not_at_the_end(tmp_path):
+  cfg = _config(tmp_path, epochs=5, test_every=2)
+  _, results = _train(cfg)
+  tested = [h["test_accuracy"] is not None for h in results["history"]]
+  assert tested == [False, True, False, True, True]  # epochs 1..5; the last always
+  assert all(h["train_accuracy"] is not None for h in results["history"])
+  assert results["final"]["test_accuracy"] is not None
+  only_end = _config(tmp_path / "end", epochs=3, test_every=0)
+  _, results = _train(only_end)
+  assert [h["test_accuracy"] is not None for h in results["history"]] == [False, False, True]
+
+
 def test_learning_rate_decays_per_epoch(tmp_path):
   cfg = _config(tmp_path, epochs=3)
   _, results = _train(cfg)

@@ -254,7 +254,9 @@ def figure2b(runs: Mapping[str, Run], path: str) -> dict:
     x = np.array([h["step"] for h in history]) / 1000.0
     line = ax.plot(x, [h["train_accuracy"] for h in history], "-",
                    label=f"{label}, train ({_ran_on(run)})")[0]
-    ax.plot(x, [h["test_accuracy"] for h in history], "--", color=line.get_color(),
+    tested = [h for h in history if h.get("test_accuracy") is not None]  # --test_every
+    ax.plot(np.array([h["step"] for h in tested]) / 1000.0,
+            [h["test_accuracy"] for h in tested], "--", color=line.get_color(),
             label=f"{label}, test")
     drawn.append({"setting": setting, "run": run.name, "status": run.status,
                   "final_train_accuracy": run.accuracy("train"),

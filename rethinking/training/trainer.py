@@ -44,7 +44,7 @@ class FingerprintMismatchError(RuntimeError):
 # Settings that may change between a run and its continuation in the same directory: how long
 # to train, how often to evaluate, where data and logs live. Anything else is another setting.
 RESUMABLE_CHANGES = {("train", "epochs"), ("train", "max_steps"), ("train", "stop_when_fit"),
-                     ("train", "eval_every"), ("train", "steps_per_call"), ("data", "data_dir"),
+                     ("train", "eval_every"), ("train", "test_every"), ("train", "steps_per_call"), ("data", "data_dir"),
                      ("data", "download"), ("logdir",)}
 
 
@@ -365,13 +365,15 @@ class Trainer:
     return self._streamed_call(self._iterator, start, num_steps)
 
   # ---- evaluation -------------------------------------------------------------------------
-  def evaluate(self) -> dict:
+  def evaluate(self, splits=("train", "test")) -> dict:
     """Accuracy and mean cross-entropy on the whole training set (corrupted labels, no
-    augmentation, inference mode) and on the test set (clean labels)."""
+    augmentation, inference mode) and on the test set (clean labels); `splits` picks which."""
     if self.streamed:
-      return self._evaluate_streamed()
+      return self._evaluate_streamed(splits)
     out = {}
     for split, (images, labels) in self.pipeline.eval_splits().items():
+      if split not in splits:
+        continue
       n = int(labels.shape[0])
       loss, correct = self.eval_split(images, labels)
       out[f"{split}_accuracy"] = int(correct) / n
@@ -379,11 +381,11 @@ class Trainer:
       out[f"{split}_correct"] = int(correct)
     return out
 
-  def _evaluate_streamed(self) -> dict:
+  def _evaluate_streamed(self, splits=("train", "test")) -> dict:
     """Top-1/top-5 accuracy and loss on the first TRAIN_EVAL_EXAMPLES training examples
     (corrupted labels) and on the whole validation split (clean labels)."""
     out = {}
-    for split in ("train", "test"):
+    for split in splits:
       n = loss = correct = top5 = 0
       for x, y in self.stream.evaluation(split, self.cfg.train.batch_size):
         ce, c, c5 = self.eval_batch(x, y)
@@ -527,7 +529,12 @@ class Trainer:
       epoch = step // spe
       last = step >= self.total_steps
       if (epoch_done and epoch % max(t.eval_every, 1) == 0) or last:
-        metrics = self.evaluate()
+        metrics = self.evaluate(("train",))
+        fit = metrics["train_correct"] == self.num_eval_train
+        if last or (fit and t.stop_when_fit) or (t.test_every and epoch % t.test_every == 0):
+          metrics.update(self.evaluate(("test",)))
+        else:  # test set skipped at this evaluation (--test_every)
+          metrics.update(test_accuracy=None, test_loss=None)
         record = {"step": step, "epoch": step / spe,
                   "running_train_loss": epoch_loss / max(epoch_steps, 1),
                   "running_train_accuracy": epoch_correct / max(epoch_steps * t.batch_size, 1),
@@ -537,19 +544,20 @@ class Trainer:
         last_eval = record
         with self.writer.as_default(step=step):
           for key in ("train_accuracy", "train_loss", "test_accuracy", "test_loss"):
-            tf.summary.scalar(f"eval/{key}", record[key])
+            if record[key] is not None:
+              tf.summary.scalar(f"eval/{key}", record[key])
           tf.summary.scalar("train/running_accuracy", record["running_train_accuracy"])
         self.writer.flush()
-        fit = metrics["train_correct"] == self.num_eval_train
         if fit and state["steps_to_fit"] is None:
           state["steps_to_fit"], state["epochs_to_fit"] = step, step / spe
         state["wall_seconds"] = time.time() - wall_start
         self._save(state)
         logging.info(
             "epoch %.2f step %d | loss %.4f running acc %.4f | whole train set acc %.4f loss "
-            "%.4f | test acc %.4f | %.0f img/s | %s, n=%d, %s", step / spe, step,
+            "%.4f | test acc %s | %.0f img/s | %s, n=%d, %s", step / spe, step,
             record["running_train_loss"], record["running_train_accuracy"],
-            record["train_accuracy"], record["train_loss"], record["test_accuracy"],
+            record["train_accuracy"], record["train_loss"],
+            "-" if record["test_accuracy"] is None else f"{record['test_accuracy']:.4f}",
             state["train_images"] / max(state["train_seconds"], 1e-9),
             self.data_summary["name"], self.data_summary["train_size"], t.precision)
         if self._on_evaluation:
@@ -560,7 +568,8 @@ class Trainer:
     if status == "stopped":
       state["wall_seconds"] = time.time() - wall_start
       self._save(state)  # resume point; the next start continues from this step
-    if status != "diverged" and (last_eval is None or last_eval["step"] != step):
+    if status != "diverged" and (last_eval is None or last_eval["step"] != step
+                                 or last_eval.get("test_accuracy") is None):
       last_eval = {"step": step, "epoch": step / spe, **self.evaluate()}
     state["wall_seconds"] = time.time() - wall_start
     results = self._results(state, last_eval or {}, status, diverged_at, step)
