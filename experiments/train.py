@@ -37,7 +37,9 @@ _SEED = flags.DEFINE_integer("seed", 0, "Seed of corruption, initialisation, ord
 _TRAIN_SIZE = flags.DEFINE_integer("train_size", 0, "Use the first N training examples; 0 = all.")
 _EPOCHS = flags.DEFINE_integer("epochs", None, "Epochs (default: the model's).")
 _MAX_STEPS = flags.DEFINE_integer("max_steps", 0, "Stop after this many steps; 0 = no limit.")
-_BATCH_SIZE = flags.DEFINE_integer("batch_size", None, "Batch size (default 128).")
+_BATCH_SIZE = flags.DEFINE_integer(
+    "batch_size", None, "Batch size (default: 64 for the MLPs, 128 for the conv nets; see "
+    "rethinking/training/defaults.py).")
 _LEARNING_RATE = flags.DEFINE_float("learning_rate", None, "Initial learning rate "
                                     "(default: 0.1 Inception, 0.01 AlexNet/MLPs).")
 _LR_DECAY = flags.DEFINE_float("lr_decay", None, "Learning-rate factor per epoch (default 0.95).")
