@@ -59,7 +59,9 @@ def _save(fig, path: str) -> None:
 
 
 def _ran_on(run: Run) -> str:
-  return f"{run.model}, n={run.train_size}, {run.short_device}"
+  batch = ((run.results.get("config") or {}).get("train") or {}).get("batch_size")
+  return f"{run.model}, n={run.train_size}, " + (f"batch {batch}, " if batch else "") + \
+      run.short_device
 
 
 # ---- Figure 1a -------------------------------------------------------------------------------

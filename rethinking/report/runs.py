@@ -85,6 +85,9 @@ class Run:
       parts.append(f"{epochs:g} epochs" if epochs == int(epochs) else f"{epochs:.2f} epochs")
     if r.get("epochs_to_fit") is not None:
       parts.append(f"fit at epoch {r['epochs_to_fit']:g}")
+    train_cfg = (r.get("config") or {}).get("train") or {}
+    if train_cfg.get("batch_size"):
+      parts.append(f"batch {train_cfg['batch_size']}")
     parts.append(f"{self.short_device}, {r.get('precision', '?')}")
     if r.get("jit"):
       parts.append("XLA")
