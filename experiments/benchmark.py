@@ -4,7 +4,7 @@
       --precisions=float32,mixed_bfloat16 --jit=false,true --out=bench.jsonl
 
 Prints one JSON line per measurement and a table; --out writes the JSON lines (atomically).
-Each line: model, precision, jit, phase (train|eval|input|epoch), batch_size,
+Each line: model, precision, jit, phase (train|eval|input|keras_fit|epoch), batch_size,
 images_per_second (median of --repeats timed calls after a warm-up), spread [min, max],
 flops_per_image, peak_flops_per_second (a 4096^2 matmul in this process, in the precision's
 compute type), utilization, device. Data: synthetic uint8 images of CIFAR-10's shape, resident
@@ -36,6 +36,10 @@ _EPOCH = flags.DEFINE_bool("epoch", False, "Also time one whole CIFAR-10-sized e
                            "train + whole train and 10,000 test evaluation) against the "
                            "prediction from the step throughputs.")
 _AUGMENT = flags.DEFINE_bool("augment", False, "Random-crop augmentation in the train step.")
+_KERAS_FIT = flags.DEFINE_bool("keras_fit", True, "Also time plain Keras model.fit (same model, "
+                                "batch, optimizer, images) in this process: the baseline.")
+_PEAK_SIZES = flags.DEFINE_list("peak_sizes", ["1024", "2048", "4096"],
+                                "n of the n x n matmuls timed for the peak (the fastest counts).")
 _OUT = flags.DEFINE_string("out", None, "Write the JSON lines here.")
 
 
@@ -53,6 +57,8 @@ def _validate():
                       (_BATCH_SIZE, _BATCH_SIZE.value), (_EVAL_SIZE, _EVAL_SIZE.value)):
     if value <= 0:
       cli.die(f"error: --{flag.name}={value}: must be a positive integer")
+  if not all(v.isdigit() and int(v) > 0 for v in _PEAK_SIZES.value):
+    cli.die(f"error: --peak_sizes={','.join(_PEAK_SIZES.value)}: must be positive integers")
   if _TRAIN_SIZE.value < 0:
     cli.die(f"error: --train_size={_TRAIN_SIZE.value}: must be >= 0")
   if _TRAIN_SIZE.value and _TRAIN_SIZE.value < _STEPS.value * _BATCH_SIZE.value:
@@ -88,10 +94,11 @@ def main(argv):
   import keras  # pylint: disable=import-outside-toplevel
   from rethinking import benchmark  # pylint: disable=import-outside-toplevel
   from rethinking.training import runio  # pylint: disable=import-outside-toplevel
-  peaks = {"float32": benchmark.matmul_peak("float32")}
+  sizes = [int(v) for v in _PEAK_SIZES.value]
+  peaks = {"float32": benchmark.matmul_peak("float32", sizes)}
   if any(p != "float32" for p in _PRECISIONS.value):
-    peaks["bfloat16"] = benchmark.matmul_peak("bfloat16")
-    peaks["float16"] = benchmark.matmul_peak("float16")
+    peaks["bfloat16"] = benchmark.matmul_peak("bfloat16", sizes)
+    peaks["float16"] = benchmark.matmul_peak("float16", sizes)
   lines = []
   for model in _MODELS.value:
     for precision in _PRECISIONS.value:
@@ -103,7 +110,7 @@ def main(argv):
                                     batch_size=_BATCH_SIZE.value, steps=_STEPS.value,
                                     repeats=_REPEATS.value, train_size=train_size,
                                     eval_size=10000 if _EPOCH.value else _EVAL_SIZE.value,
-                                    augment=_AUGMENT.value)
+                                    augment=_AUGMENT.value, keras_fit=_KERAS_FIT.value)
         try:
           out = benchmark.run(setting, peaks[compute], measure_epoch=_EPOCH.value)
         finally:

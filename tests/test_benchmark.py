@@ -1,0 +1,82 @@
+"""The benchmark harness (experiments/benchmark.py, rethinking/benchmark.py) on a tiny setting:
+well-formed measurements through the trainer's own path. No test asserts a speed."""
+import glob
+import json
+import os
+import subprocess
+import sys
+import tempfile
+
+import pytest
+
+from rethinking import benchmark
+from rethinking import models
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+KEYS = {"model", "precision", "jit", "phase", "batch_size", "images_per_second", "spread",
+        "flops_per_image", "peak_flops_per_second", "utilization", "device"}
+
+
+def _bench_dirs():
+  return set(glob.glob(os.path.join(tempfile.gettempdir(), "rethinking-bench-*")))
+
+
+def test_matmul_peak_is_a_positive_rate():
+  peak = benchmark.matmul_peak("float32", sizes=(128, 256), repeats=2)
+  assert 1e8 < peak < 1e14  # between 0.1 GFLOP/s and 100 TFLOP/s
+
+
+def test_run_measures_every_phase_through_the_trainer_and_cleans_up():
+  before = _bench_dirs()
+  setting = benchmark.Setting(model="mlp_1x512", batch_size=16, steps=3, repeats=2,
+                              train_size=96, eval_size=64, keras_fit=True)
+  lines = benchmark.run(setting, peak_flops=1e11, measure_epoch=True)
+  assert [l["phase"] for l in lines] == ["train", "eval", "input", "keras_fit", "epoch"]
+  forward, training = models.flops_per_image(models.build("mlp_1x512"))
+  by_phase = {l["phase"]: l for l in lines}
+  for phase in ("train", "eval", "input", "keras_fit"):
+    line = by_phase[phase]
+    assert KEYS <= set(line), phase
+    low, high = line["spread"]
+    assert 0 < low <= line["images_per_second"] <= high, phase
+    assert line["batch_size"] == 16 and line["model"] == "mlp_1x512"
+  assert by_phase["train"]["flops_per_image"] == training
+  assert by_phase["eval"]["flops_per_image"] == forward
+  assert by_phase["input"]["utilization"] is None
+  assert by_phase["train"]["utilization"] == pytest.approx(
+      by_phase["train"]["images_per_second"] * training / 1e11)
+  epoch = by_phase["epoch"]
+  assert epoch["train_images"] == 96 // 16 * 16
+  assert epoch["evaluated_images"] == 96 + 64
+  assert epoch["seconds"] > 0 and epoch["predicted_seconds"] > 0
+  assert epoch["peak_memory_bytes"] > 0
+  assert _bench_dirs() <= before  # the temporary run directory is removed
+
+
+def _app(*args):
+  return subprocess.run([sys.executable, os.path.join(ROOT, "experiments", "benchmark.py"),
+                         *args], capture_output=True, text=True, timeout=300, check=False)
+
+
+def test_the_app_prints_a_table_and_writes_json_lines(tmp_path):
+  out = tmp_path / "bench.jsonl"
+  proc = _app("--models=mlp_1x512", "--precisions=float32", "--jit=false", "--steps=2",
+              "--repeats=2", "--batch_size=16", "--eval_size=32", "--peak_sizes=128",
+              "--nokeras_fit", f"--out={out}")
+  assert proc.returncode == 0, proc.stderr[-2000:]
+  lines = [json.loads(l) for l in out.read_text().splitlines()]
+  assert [l["phase"] for l in lines] == ["train", "eval", "input"]
+  assert all(KEYS <= set(l) for l in lines)
+  assert "img/s" in proc.stdout and "peak matmul float32" in proc.stdout
+  printed = [json.loads(l) for l in proc.stdout.splitlines() if l.startswith("{")]
+  assert printed == lines
+
+
+@pytest.mark.parametrize("flag", ["--models=resnet50", "--precisions=float64", "--jit=maybe",
+                                  "--steps=0", "--peak_sizes=0"])
+def test_bad_flags_fail_in_one_line_and_write_nothing(tmp_path, flag):
+  out = tmp_path / "bench.jsonl"
+  proc = _app(flag, f"--out={out}")
+  assert proc.returncode == 2
+  assert len(proc.stderr.strip().splitlines()) == 1 and flag.split("=")[0] in proc.stderr
+  assert not out.exists()
