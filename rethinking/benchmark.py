@@ -177,23 +177,35 @@ def _measure(t, s: Setting, data, measure_epoch: bool, peak_flops: float, image_
 
 
 def _keras_fit_rates(s: Setting, data, num_train: int) -> List[float]:
-  """Images/s of plain Keras: `model.compile(SGD(momentum=0.9), jit_compile=s.jit)` and
-  `model.fit(x, y, batch_size)` for `steps` steps per call on host numpy arrays that were
-  centre-cropped and standardised beforehand (so the baseline pays for no preprocessing)."""
+  """Steady-state images/s of plain Keras: `model.compile(SGD(momentum=0.9),
+  jit_compile=s.jit)` and `model.fit(x, y, batch_size)` on host numpy arrays that were
+  centre-cropped and standardised beforehand (the baseline pays for no preprocessing). One fit
+  of `repeats + 1` epochs of `steps` batches; per epoch, the rate between its first and last
+  batch end (so fit's per-call setup and the compiling first epoch are excluded, as warm-up is
+  for our own path)."""
   import keras  # pylint: disable=import-outside-toplevel
   from rethinking import models  # pylint: disable=import-outside-toplevel
   from rethinking.data import preprocessing  # pylint: disable=import-outside-toplevel
   keras.mixed_precision.set_global_policy(s.precision)
-  n = min(num_train, s.steps * s.batch_size)
+  n = min(num_train, s.steps * s.batch_size) // s.batch_size * s.batch_size
   x = preprocessing.preprocess_eval(data.train_images[:n]).numpy()
   y = np.asarray(data.train_labels[:n])
   model = models.build(s.model, num_classes=int(data.num_classes), input_shape=x.shape[1:])
   model.compile(optimizer=keras.optimizers.SGD(0.01, momentum=0.9),
                 loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
                 jit_compile=s.jit)
-  times = _timed(lambda i: model.fit(x, y, batch_size=s.batch_size, epochs=1, verbose=0,
-                                     shuffle=True), s.repeats)
-  return sorted(n / x_ for x_ in times)
+  ends: List[List[float]] = []
+
+  class BatchTimes(keras.callbacks.Callback):
+    def on_epoch_begin(self, epoch, logs=None):
+      ends.append([])
+
+    def on_train_batch_end(self, batch, logs=None):
+      ends[-1].append(time.perf_counter())
+
+  model.fit(x, y, batch_size=s.batch_size, epochs=s.repeats + 1, verbose=0, shuffle=True,
+            callbacks=[BatchTimes()])
+  return sorted((len(e) - 1) * s.batch_size / (e[-1] - e[0]) for e in ends[1:])
 
 
 def _epoch_line(t: trainer_lib.Trainer, lines: List[dict], common: dict) -> dict:
