@@ -46,19 +46,11 @@ def check_flags():
   if _N.value < 0 or (size is not None and _N.value > size):
     allowed = f"0 (all) to {size}" if size is not None else "0 (all) or a positive count"
     return validation.Invalid("n", _N.value, f"must be {allowed}")
-  if _DATA_DIR.value and not os.path.isdir(os.path.expanduser(_DATA_DIR.value)):
-    return validation.Invalid("data_dir", _DATA_DIR.value, "no such directory")
-  if _OUT.value and not validation.writable_location(os.path.dirname(_OUT.value) or "."):
-    return validation.Invalid("out", _OUT.value, "its directory is not writable")
-  return None
+  return cli.path_problem(_DATA_DIR.value, _OUT.value)
 
 
 def main(argv):
-  if len(argv) > 1:
-    cli.die(f"error: unexpected arguments {argv[1:]}: all settings are --flags")
-  invalid = check_flags()
-  if invalid:
-    cli.die(str(invalid))
+  cli.start(argv, check_flags)
   import numpy as np  # pylint: disable=import-outside-toplevel
   from rethinking.data import datasets  # pylint: disable=import-outside-toplevel
   from rethinking.theory import _data, expressivity  # pylint: disable=import-outside-toplevel

@@ -67,19 +67,11 @@ def check_flags():
     return validation.Invalid("max_epochs", _MAX_EPOCHS.value, "must be a positive integer")
   if _BANDWIDTH.value is not None and not 0 < _BANDWIDTH.value < float("inf"):
     return validation.Invalid("bandwidth", _BANDWIDTH.value, "must be a positive number")
-  if _DATA_DIR.value and not os.path.isdir(os.path.expanduser(_DATA_DIR.value)):
-    return validation.Invalid("data_dir", _DATA_DIR.value, "no such directory")
-  if _OUT.value and not validation.writable_location(os.path.dirname(_OUT.value) or "."):
-    return validation.Invalid("out", _OUT.value, "its directory is not writable")
-  return None
+  return cli.path_problem(_DATA_DIR.value, _OUT.value)
 
 
 def main(argv):
-  if len(argv) > 1:
-    cli.die(f"error: unexpected arguments {argv[1:]}: all settings are --flags")
-  invalid = check_flags()
-  if invalid:
-    cli.die(str(invalid))
+  cli.start(argv, check_flags)
   from rethinking.data import datasets  # pylint: disable=import-outside-toplevel
   from rethinking.theory import _data, rademacher  # pylint: disable=import-outside-toplevel
   from rethinking.training import runio  # pylint: disable=import-outside-toplevel
