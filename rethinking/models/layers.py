@@ -41,8 +41,9 @@ def conv_module(x, filters: int, kernel_size: int, strides: int = 1, padding: st
   """
   # Without batch norm nothing rescales the signal, and Glorot's variance halves it at every
   # ReLU: at initialization the pooled features of inception_small_nobn are ~0.02 (He: ~0.5) and
-  # SGD on 256 random-label images did not leave chance in 13 epochs (He: 40% at epoch 24).
-  # He-normal (variance-preserving for ReLU) is what such a network is normally trained with.
+  # SGD on 256 random-label images did not leave chance in 13 epochs. He-normal (variance-
+  # preserving for ReLU) is what such a network is normally trained with; even so it trains
+  # slowly and only at small learning rates (see training/defaults.py, tests/test_models.py).
   x = keras.layers.Conv2D(filters, kernel_size, strides=strides, padding=padding,
                           use_bias=not batch_norm,
                           kernel_initializer=KERNEL_INITIALIZER if batch_norm else "he_normal",

@@ -5,22 +5,14 @@ Inception (secondary source) and 0.01 for AlexNet and the MLPs (quoted). Batch s
 128 for the conv nets (the common choice), 64 for the MLPs (below). Epoch budgets are ours.
 
 Why Inception without batch norm starts at 0.01, not 0.1 (the paper gives no rate for it;
-measured on the first 4,096 images of the offline JPEG-q75 CIFAR-10 copy, true labels, batch
-128, seed 0, float32, CPU): at 0.1 the loss goes 3.1 -> 18.7 -> 39.6 and is NaN by step 5 (the
-trainer stops on a non-finite loss); at 0.03 the pooled features shrink ~25x within 10 steps
-and the loss sits at chance (2.30) until step ~25; at 0.01 they shrink ~7x, recover, and the loss
-is 1.94 at step 60. Nothing rescales the signal without batch norm, so the first steps -- which
-mostly remove the image-independent part of the initial logits -- overshoot at 0.1.
-
-Why the MLPs train at batch 64 (measured on the offline JPEG-q75 CIFAR-10 copy, 2-core CPU,
-float32, 100 epochs, seed 0): with 0.95 decay per epoch the learning rate summed over all epochs
-is bounded (20x the initial rate), so the steps per epoch, not the epoch budget, decide how far
-SGD gets. MLP 1x512 on random labels plateaus at 98.48% whole-train-set accuracy at batch 128
-(98.11% at epoch 75, 98.48% at 100) -- the "stalls near 98.6%" of a plain Keras script -- but
-reaches 99.44% at batch 64 (test 9.82%; paper 99.34% / 10.61%). Initialisation is not it: a
-truncated normal(0.04) instead of Glorot uniform gave 96.77% vs 96.76% at epoch 55. On true
-labels at batch 128 the MLP reached 99.95% train / 50.87% test after 60 epochs (paper 100.0 /
-50.51). Pass --batch_size=128 to train the MLPs at the conv nets' batch size.
+measured with experiments/train.py on the first 2,000 images of the offline JPEG-q75 CIFAR-10
+copy, true labels, batch 128, seed 0, float32, CPU; docs/measurements/nobn_learning_rate/): at
+0.1 the first epoch's running loss is 9.2, the whole-train loss 1.3e7, and the loss is NaN at
+step 17 (the run stops as "diverged"); at 0.01, 8 epochs take whole-train accuracy from 12.2% to
+30.9% (test 28.7%, loss 2.26 -> 1.78). In a side probe at 0.03 the pooled features shrank ~25x in
+10 steps and the loss sat at chance until step ~25. Nothing rescales the signal without batch
+norm, so the first steps -- which mostly remove the image-independent part of the initial
+logits -- overshoot at 0.1.
 """
 from __future__ import annotations
 
