@@ -1,8 +1,8 @@
 """Frozen configuration dataclasses: flags -> config -> library.
 
 The experiments/ scripts turn absl flags into these; nothing in the library reads flags.
-Defaults are the paper's (Appendix A, see ../shared/PAPER.md); where the paper is silent the
-choice is documented next to the field.
+Defaults are the paper's (Appendix A; the README's "Choices the paper leaves open"); where the
+paper is silent the choice is documented next to the field.
 """
 from __future__ import annotations
 
@@ -10,9 +10,19 @@ import dataclasses
 from typing import Optional
 
 DATASETS = ("cifar10", "mnist", "imagenet2012")
+# The one list of corruptions (data/corruption.py, the apps and the report use it).
 CORRUPTIONS = ("true", "labels", "random_labels", "shuffled_pixels", "random_pixels", "gaussian")
 # Corruptions that take a probability; for the others --corrupt_prob must not be given.
 CORRUPTIONS_WITH_PROB = ("labels",)
+LABEL_CORRUPTIONS = ("true", "labels", "random_labels")
+
+
+def label_probability(kind: str, prob: float = 0.0) -> float:
+  """The probability that a training label is redrawn: 1 for random labels, `prob` for
+  "labels", 0 for the others (the one place this rule lives)."""
+  if kind == "random_labels":
+    return 1.0
+  return float(prob) if kind == "labels" else 0.0
 STRATEGIES = ("default", "mirrored", "multi_worker", "tpu")
 PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
 PIXEL_UNITS = ("pixel", "value")
@@ -35,7 +45,8 @@ class DataConfig:
 @dataclasses.dataclass(frozen=True)
 class CorruptionConfig:
   kind: str = "true"
-  # Probability of replacing a label ("labels"); 1.0 for "random_labels", 0 otherwise.
+  # Probability of replacing a label: given for "labels"; set to 1.0 for "random_labels" and 0
+  # for the others (__post_init__), so that results.json records what was trained.
   prob: float = 0.0
   seed: int = 0
   # The paper does not say whether a pixel permutation moves whole pixels (all channels
@@ -43,13 +54,13 @@ class CorruptionConfig:
   # (the corruption is a property of the dataset; cropping comes after).
   pixel_unit: str = "pixel"
 
+  def __post_init__(self):
+    if self.kind in CORRUPTIONS and self.kind != "labels":
+      object.__setattr__(self, "prob", label_probability(self.kind, self.prob))
+
   @property
   def label_prob(self) -> float:
-    if self.kind == "random_labels":
-      return 1.0
-    if self.kind == "labels":
-      return self.prob
-    return 0.0
+    return label_probability(self.kind, self.prob)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -78,8 +89,10 @@ class TrainConfig:
   jit: bool = False
   deterministic: bool = False
   seed: int = 0
-  # Steps run inside one compiled call (no host work between them); logging is per step still.
-  steps_per_call: int = 0  # 0 = a whole epoch per call
+  # Steps run inside one compiled call (no host work between them); per-step loss is still
+  # logged from inside the call. 0 = automatic: up to 100, fewer when a call would take more
+  # than a few seconds (progress lines and stops stay prompt).
+  steps_per_call: int = 0
 
 
 @dataclasses.dataclass(frozen=True)

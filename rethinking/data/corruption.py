@@ -21,7 +21,9 @@ from typing import Optional, Tuple
 import numpy as np
 import tensorflow as tf
 
-KINDS = ("true", "labels", "random_labels", "shuffled_pixels", "random_pixels", "gaussian")
+from rethinking import config as config_lib
+
+KINDS = config_lib.CORRUPTIONS
 CHUNK = 1024
 # Purpose ids: independent Philox streams for independent decisions.
 _LABEL_MASK, _LABEL_CLASS, _SHUFFLED, _RANDOM_PIXELS, _GAUSSIAN = 1, 2, 3, 4, 5
@@ -147,7 +149,7 @@ def corrupt(kind: str, images, labels, keys, *, seed: int, prob: float = 0.0,
     raise ValueError(f"corruption probability {prob} is outside [0, 1]")
   clean = tf.convert_to_tensor(labels, tf.int32)
   new_labels = clean
-  label_prob = 1.0 if kind == "random_labels" else (prob if kind == "labels" else 0.0)
+  label_prob = config_lib.label_probability(kind, prob)
   if split == "train" and label_prob > 0:
     new_labels = corrupt_labels(clean, keys, seed, label_prob, num_classes, split)
   if kind == "shuffled_pixels":

@@ -16,13 +16,14 @@ from typing import Optional
 
 import tensorflow as tf
 
+from rethinking import config as config_lib
 from rethinking.data import datasets
 
 NUM_CLASSES = 1000
 IMAGE_SIZE = 299
 TRAIN_EXAMPLES = 1_281_167
 VALIDATION_EXAMPLES = 50_000
-LABEL_CORRUPTIONS = ("true", "labels", "random_labels")
+LABEL_CORRUPTIONS = config_lib.LABEL_CORRUPTIONS
 # Evaluation of "training accuracy" uses this many training examples (in stored order): the
 # whole 1.28M-image set would cost more than an epoch of training.
 TRAIN_EVAL_EXAMPLES = 50_000
@@ -36,12 +37,6 @@ def corrupt_label(label: tf.Tensor, key: tf.Tensor, seed: int, prob: float,
   u = tf.random.stateless_uniform([2], tf.random.experimental.stateless_fold_in(base, key))
   drawn = tf.minimum(tf.cast(u[1] * num_classes, tf.int32), num_classes - 1)
   return tf.where(u[0] < prob, drawn, tf.cast(label, tf.int32))
-
-
-def image_size_for(model_name: str) -> int:
-  """The square input side a model takes (Inception V3: 299)."""
-  from rethinking import models  # pylint: disable=import-outside-toplevel
-  return models.default_input_shape(model_name)[0]
 
 
 def _to_unit(image):
@@ -101,7 +96,7 @@ class StreamedData:
     if self.train_size:
       ds = ds.take(self.train_size)
     ds = ds.shuffle(10_000, seed=self.seed * 100_003 + epoch, reshuffle_each_iteration=False)
-    prob = {"true": 0.0, "random_labels": 1.0}.get(self.corruption, self.prob)
+    prob = config_lib.label_probability(self.corruption, self.prob)
     seed, size = self.seed, self.image_size
 
     def prepare(example):
@@ -122,7 +117,7 @@ class StreamedData:
     """(images, labels) without augmentation: the first TRAIN_EVAL_EXAMPLES training examples
     with their corrupted labels, or the whole validation split with its clean labels."""
     ds = self._split("train" if split == "train" else "validation", shuffle_files=False)
-    prob = {"true": 0.0, "random_labels": 1.0}.get(self.corruption, self.prob)
+    prob = config_lib.label_probability(self.corruption, self.prob)
     if split == "train":
       ds = ds.take(min(self.train_size or TRAIN_EVAL_EXAMPLES, TRAIN_EVAL_EXAMPLES))
     else:
