@@ -93,7 +93,7 @@ def main(argv):
   _validate()
   import keras  # pylint: disable=import-outside-toplevel
   from rethinking import benchmark  # pylint: disable=import-outside-toplevel
-  from rethinking.training import runio  # pylint: disable=import-outside-toplevel
+  from rethinking import host  # pylint: disable=import-outside-toplevel
   sizes = [int(v) for v in _PEAK_SIZES.value]
   peaks = {"float32": benchmark.matmul_peak("float32", sizes)}
   if any(p != "float32" for p in _PRECISIONS.value):
@@ -106,7 +106,7 @@ def main(argv):
         compute = {"float32": "float32", "mixed_bfloat16": "bfloat16",
                    "mixed_float16": "float16"}[precision]
         train_size = _TRAIN_SIZE.value or (50000 if _EPOCH.value else 0)
-        setting = benchmark.Setting(model=model, precision=precision, jit=jit,
+        setting = benchmark.BenchmarkCase(model=model, precision=precision, jit=jit,
                                     batch_size=_BATCH_SIZE.value, steps=_STEPS.value,
                                     repeats=_REPEATS.value, train_size=train_size,
                                     eval_size=10000 if _EPOCH.value else _EVAL_SIZE.value,
@@ -120,7 +120,7 @@ def main(argv):
           print(json.dumps(line), flush=True)
         lines += out
   print(_table(lines))
-  print(f"measured on {runio.describe_device()}, synthetic CIFAR-10-shaped data, "
+  print(f"measured on {host.describe_device()}, synthetic CIFAR-10-shaped data, "
         f"batch {_BATCH_SIZE.value}; peak matmul "
         + ", ".join(f"{k} {v / 1e9:.0f} GFLOP/s" for k, v in peaks.items()))
   if _OUT.value:

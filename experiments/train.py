@@ -11,7 +11,6 @@ the same command resumes where it stopped.
 """
 from __future__ import annotations
 
-import json
 import os
 import sys
 
@@ -25,7 +24,8 @@ from rethinking import validation  # noqa: E402
 
 _DATASET = flags.DEFINE_string("dataset", "cifar10", f"One of {config_lib.DATASETS}.")
 _DATA_DIR = flags.DEFINE_string("data_dir", None, "tfds data dir (default: $TFDS_DATA_DIR).")
-_MODEL = flags.DEFINE_string("model", "mlp_1x512", "Model registry name.")
+_MODEL = flags.DEFINE_string("model", "mlp_1x512",
+                             f"One of {', '.join(config_lib.MODEL_NAMES)}.")
 _CORRUPTION = flags.DEFINE_string("corruption", "random_labels",
                                   f"One of {config_lib.CORRUPTIONS}.")
 _CORRUPT_PROB = flags.DEFINE_float("corrupt_prob", None,
@@ -35,13 +35,15 @@ _PIXEL_UNIT = flags.DEFINE_string(
     "('value'); the paper does not say.")
 _SEED = flags.DEFINE_integer("seed", 0, "Seed of corruption, initialisation, order, augmentation.")
 _TRAIN_SIZE = flags.DEFINE_integer("train_size", 0, "Use the first N training examples; 0 = all.")
-_EPOCHS = flags.DEFINE_integer("epochs", None, "Epochs (default: the model's).")
+_EPOCHS = flags.DEFINE_integer("epochs", None, "Epochs (default: 100 for every model).")
 _MAX_STEPS = flags.DEFINE_integer("max_steps", 0, "Stop after this many steps; 0 = no limit.")
 _BATCH_SIZE = flags.DEFINE_integer(
     "batch_size", None, "Batch size (default: 64 for the MLPs, 128 for the conv nets; see "
     "rethinking/training/defaults.py).")
-_LEARNING_RATE = flags.DEFINE_float("learning_rate", None, "Initial learning rate "
-                                    "(default: 0.1 Inception, 0.01 AlexNet/MLPs).")
+_LEARNING_RATE = flags.DEFINE_float(
+    "learning_rate", None, "Initial learning rate (default: 0.1 inception_small, 0.01 "
+    "inception_small_nobn (it diverges at 0.1), alexnet_small and the MLPs, 0.045 "
+    "inception_v3).")
 _LR_DECAY = flags.DEFINE_float("lr_decay", None, "Learning-rate factor per epoch (default 0.95).")
 _MOMENTUM = flags.DEFINE_float("momentum", None, "SGD momentum (default 0.9).")
 _WEIGHT_DECAY = flags.DEFINE_float("weight_decay", 0.0, "L2 penalty on the kernels, in the loss.")
@@ -60,9 +62,13 @@ _STRATEGY = flags.DEFINE_string("strategy", "default", f"One of {config_lib.STRA
 _PRECISION = flags.DEFINE_string("precision", "float32", f"One of {config_lib.PRECISIONS}.")
 _JIT = flags.DEFINE_bool("jit", False, "Compile the training step with XLA.")
 _DETERMINISTIC = flags.DEFINE_bool("deterministic", False, "Deterministic ops (bitwise resume).")
-_STEPS_PER_CALL = flags.DEFINE_integer("steps_per_call", 0,
-                                       "Steps per compiled call (0 = the default, 100).")
+_STEPS_PER_CALL = flags.DEFINE_integer(
+    "steps_per_call", 0, "Steps per compiled call; 0 = automatic (up to 100, fewer so that a "
+    "call lasts at most a few seconds).", lower_bound=0)
 _DOWNLOAD = flags.DEFINE_bool("download", True, "Let tfds download a missing dataset.")
+_VERBOSE = flags.DEFINE_bool(
+    "verbose", False, "Also show TensorFlow's own log lines (C++ start-up, checkpoint "
+    "sharding) and absl INFO; by default only the run's banner, progress and summary print.")
 
 
 def build_config() -> tuple[config_lib.RunConfig, bool]:
@@ -92,30 +98,66 @@ def build_config() -> tuple[config_lib.RunConfig, bool]:
   return cfg, prob_given
 
 
+def quiet_tensorflow(verbose: bool) -> None:
+  """Before TensorFlow is imported: hide its C++ start-up lines (CUDA probing on a CPU machine)
+  and absl INFO lines such as the checkpoint-sharding logger, unless --verbose."""
+  if verbose:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "0")
+    return
+  os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+  logging.set_verbosity(logging.WARNING)
+  # TensorFlow's C++ code logs a few lines while it loads, before absl::InitializeLog() reads
+  # TF_CPP_MIN_LOG_LEVEL (tensorflow/tensorflow#100442): only muting stderr's file descriptor
+  # during the import hides them. A failing import still raises, and prints after the restore.
+  saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+  os.dup2(devnull, 2)
+  try:
+    import tensorflow  # noqa: F401  pylint: disable=import-outside-toplevel,unused-import
+  finally:
+    os.dup2(saved, 2)
+    os.close(saved)
+    os.close(devnull)
+
+
+def exit_status(results) -> int:
+  """0 completed; 1 diverged; 130/143 stopped by SIGINT/SIGTERM (a sweep reads results.json)."""
+  from rethinking.training import state  # pylint: disable=import-outside-toplevel
+  if results.status == "diverged":
+    return 1
+  if results.status == "stopped":
+    return state.EXIT_CODES.get(results.stop_signal, 1)
+  return 0
+
+
 def main(argv):
-  if len(argv) > 1:
-    cli.die(f"error: unexpected arguments {argv[1:]}: all settings are --flags")
   cfg, prob_given = build_config()
-  size = validation.prepared_split_size(cfg.data.name, "train", cfg.data.data_dir)
-  invalid = validation.check_run_config(cfg, prob_given, split_size=size)
-  if invalid:
-    cli.die(str(invalid))
+
+  def check():
+    size = validation.prepared_split_size(cfg.data.name, "train", cfg.data.data_dir)
+    return validation.check_run_config(cfg, prob_given, split_size=size)
+
+  cli.start(argv, check)
+  quiet_tensorflow(_VERBOSE.value)
+  from rethinking import rundir  # pylint: disable=import-outside-toplevel
   from rethinking.data import datasets  # pylint: disable=import-outside-toplevel
+  from rethinking.training import progress  # pylint: disable=import-outside-toplevel
   from rethinking.training import trainer  # pylint: disable=import-outside-toplevel
-  from rethinking.training import runio  # pylint: disable=import-outside-toplevel
   try:
     results = trainer.train(cfg)
-  except (datasets.DatasetUnavailableError, runio.RunLockedError,
+  except (datasets.DatasetUnavailableError, rundir.RunLockedError,
           trainer.FingerprintMismatchError) as e:
     cli.die(f"error: {e}")
-  summary = {k: results[k] for k in ("status", "final", "steps_to_fit", "epochs_to_fit",
-                                     "device", "precision", "wall_seconds")}
-  summary["measured_on"] = (f"{results['data']['name']} train_size={results['data']['train_size']}"
-                            f" corruption={results['corruption']['kind']}")
-  print(json.dumps(summary, indent=1))
-  logging.info("results: %s", os.path.join(results["run_dir"], "results.json"))
-  if results["status"] == "diverged":
-    sys.exit(1)
+  print(progress.summary(results, paper_line(results.config), cfg.logdir), flush=True)
+  sys.exit(exit_status(results))
+
+
+def paper_line(config: dict):
+  """The paper's numbers for the matching cell, or None (rethinking.report.cells)."""
+  try:
+    from rethinking.report import cells  # pylint: disable=import-outside-toplevel
+  except ImportError:
+    return None
+  return cells.paper_numbers_line(config)
 
 
 if __name__ == "__main__":

@@ -1,7 +1,8 @@
 """Throughput of the real training path: train step, whole-split evaluation, input pipeline.
 
-Everything is measured through `rethinking.training.trainer.Trainer` (the same resident
-pipeline, compiled multi-step call, strategy and optimizer as experiments/train.py) on
+Everything is measured through the trainer's own session (`Trainer.setup()`: the same resident
+source, compiled multi-step call of training/steps.py, strategy and optimizer as
+experiments/train.py) on
 synthetic uint8 images of the dataset's shape, so a benchmark needs no data on disk. Each
 measurement: one warm-up call (compilation excluded), then `repeats` timed calls; the median and
 the spread (min, max) are reported, with achieved FLOP/s against the machine's matmul peak
@@ -22,7 +23,7 @@ import tensorflow as tf
 from rethinking import config as config_lib
 from rethinking.data import corruption as corruption_lib
 from rethinking.data import pipeline as pipeline_lib
-from rethinking.training import runio
+from rethinking import host
 from rethinking.training import trainer as trainer_lib
 
 
@@ -76,7 +77,7 @@ def _timed(call: Callable[[int], None], repeats: int) -> List[float]:
 
 
 @dataclasses.dataclass(frozen=True)
-class Setting:
+class BenchmarkCase:
   model: str
   precision: str = "float32"
   jit: bool = False
@@ -92,7 +93,7 @@ class Setting:
   keras_fit: bool = False
 
 
-def run(setting: Setting, peak_flops: float, measure_epoch: bool = False,
+def run(setting: BenchmarkCase, peak_flops: float, measure_epoch: bool = False,
         data: Optional[pipeline_lib.PreparedData] = None) -> List[dict]:
   """Measurements (one dict per phase: train, eval, input and optionally keras_fit, epoch)."""
   s = setting
@@ -109,28 +110,26 @@ def run(setting: Setting, peak_flops: float, measure_epoch: bool = False,
       logdir=tempfile.mkdtemp(prefix="rethinking-bench-"), run_name="bench")
   try:
     t = trainer_lib.Trainer(cfg, data=data)
-    t.setup()
-    return _measure(t, s, data, measure_epoch, peak_flops, image_shape)
+    return _measure(t.setup(), s, data, measure_epoch, peak_flops, image_shape)
   finally:
     shutil.rmtree(cfg.logdir, ignore_errors=True)
 
 
-def _measure(t, s: Setting, data, measure_epoch: bool, peak_flops: float, image_shape):
+def _measure(session, s: BenchmarkCase, data, measure_epoch: bool, peak_flops: float,
+             image_shape):
   from rethinking import models  # pylint: disable=import-outside-toplevel
-  spe = t.steps_per_epoch
+  spe = session.steps_per_epoch
   steps = min(s.steps, spe)
 
   def train_call(i):
-    start = (max(i, 0) * steps) % (spe - steps + 1)
-    t.train_call(tf.constant(start, tf.int64), tf.constant(steps, tf.int64))[0].numpy()
+    session.train_call((max(i, 0) * steps) % (spe - steps + 1), steps)
 
-  images, labels = t.pipeline.eval_splits()["train"]
+  pipeline = session.source.pipeline
+  images, labels = pipeline.eval_splits()["train"]
 
   def eval_call(i):
     del i
-    t.eval_split(images, labels)[1].numpy()
-
-  pipeline = t.pipeline
+    session.evaluator.whole_split(images, labels)[1].numpy()
 
   @tf.function
   def input_only(start):
@@ -144,9 +143,9 @@ def _measure(t, s: Setting, data, measure_epoch: bool, peak_flops: float, image_
   def input_call(i):
     input_only(tf.constant(0, tf.int64)).numpy()
 
-  forward, training = models.flops_per_image(t.model)
+  forward, training = models.flops_per_image(session.model)
   common = dict(model=s.model, precision=s.precision, jit=s.jit, batch_size=s.batch_size,
-                strategy=s.strategy, augment=s.augment, device=runio.describe_device(),
+                strategy=s.strategy, augment=s.augment, device=host.describe_device(),
                 peak_flops_per_second=peak_flops, data="synthetic uint8 " + "x".join(
                     map(str, image_shape)))
   lines = []
@@ -164,7 +163,7 @@ def _measure(t, s: Setting, data, measure_epoch: bool, peak_flops: float, image_
                   "flops_per_image": flops, "achieved_flops_per_second": achieved,
                   "utilization": achieved / peak_flops if flops else None})
   if s.keras_fit:
-    rates = _keras_fit_rates(s, data, t.pipeline.num_train)
+    rates = _keras_fit_rates(s, data, pipeline.num_train)
     median = statistics.median(rates)
     lines.append({**common, "phase": "keras_fit", "steps": steps,
                   "images_per_call": steps * s.batch_size, "repeats": s.repeats,
@@ -172,11 +171,11 @@ def _measure(t, s: Setting, data, measure_epoch: bool, peak_flops: float, image_
                   "flops_per_image": training, "achieved_flops_per_second": median * training,
                   "utilization": median * training / peak_flops})
   if measure_epoch:
-    lines.append(_epoch_line(t, lines, common))
+    lines.append(_epoch_line(session, s, lines, common))
   return lines
 
 
-def _keras_fit_rates(s: Setting, data, num_train: int) -> List[float]:
+def _keras_fit_rates(s: BenchmarkCase, data, num_train: int) -> List[float]:
   """Steady-state images/s of plain Keras: `model.compile(SGD(momentum=0.9),
   jit_compile=s.jit)` and `model.fit(x, y, batch_size)` on host numpy arrays that were
   centre-cropped and standardised beforehand (the baseline pays for no preprocessing). One fit
@@ -208,26 +207,25 @@ def _keras_fit_rates(s: Setting, data, num_train: int) -> List[float]:
   return sorted((len(e) - 1) * s.batch_size / (e[-1] - e[0]) for e in ends[1:])
 
 
-def _epoch_line(t: trainer_lib.Trainer, lines: List[dict], common: dict) -> dict:
+def _epoch_line(session: trainer_lib.Session, s: BenchmarkCase, lines: List[dict],
+                common: dict) -> dict:
   """Times one whole epoch (all training steps + whole train and test evaluation) against the
   prediction from the measured step throughputs."""
   rate = {l["phase"]: l["images_per_second"] for l in lines}
-  n_train = t.pipeline.num_train
-  n_test = int(t.pipeline.test_labels.shape[0])
-  spe = t.steps_per_epoch
-  trained = spe * t.cfg.train.batch_size
+  pipeline = session.source.pipeline
+  n_train = pipeline.num_train
+  n_test = int(pipeline.test_labels.shape[0])
+  spe = session.steps_per_epoch
+  trained = spe * s.batch_size
   predicted = trained / rate["train"] + (n_train + n_test) / rate["eval"]
   start = time.perf_counter()
   step = 0
-  per_call = t.cfg.train.steps_per_call
   while step < spe:
-    n = min(per_call, spe - step)
-    t.train_call(tf.constant(step, tf.int64), tf.constant(n, tf.int64))[0].numpy()
-    step += n
-  t.evaluate()
+    step += session.train_call(step, min(s.steps, spe - step)).steps
+  session.source.evaluate(session.evaluator)
   seconds = time.perf_counter() - start
   return {**common, "phase": "epoch", "train_images": trained, "evaluated_images":
           n_train + n_test, "seconds": seconds, "predicted_seconds": predicted,
           "overhead": seconds / predicted - 1.0, "images_per_second": trained / seconds,
           "spread": None, "flops_per_image": None, "utilization": None,
-          "peak_memory_bytes": runio.peak_memory_bytes()}
+          "peak_memory_bytes": host.peak_memory_bytes()}

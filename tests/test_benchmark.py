@@ -28,7 +28,7 @@ def test_matmul_peak_is_a_positive_rate():
 
 def test_run_measures_every_phase_through_the_trainer_and_cleans_up():
   before = _bench_dirs()
-  setting = benchmark.Setting(model="mlp_1x512", batch_size=16, steps=3, repeats=2,
+  setting = benchmark.BenchmarkCase(model="mlp_1x512", batch_size=16, steps=3, repeats=2,
                               train_size=96, eval_size=64, keras_fit=True)
   lines = benchmark.run(setting, peak_flops=1e11, measure_epoch=True)
   assert [l["phase"] for l in lines] == ["train", "eval", "input", "keras_fit", "epoch"]

@@ -50,6 +50,7 @@ def test_a_tiny_imagenet_run_trains_and_reports_top5(tmp_path, monkeypatch):
       logdir=str(tmp_path), run_name="r")
   with tfds.testing.mock_data(num_examples=8):
     results = trainer.train(cfg)
+  results = results.to_json()
   assert results["status"] == "completed" and results["final"]["step"] == 4
   assert results["data"]["name"] == "imagenet2012" and results["data"]["train_evaluated"] == 8
   for key in ("train_accuracy", "test_accuracy", "train_top5_accuracy", "test_top5_accuracy"):

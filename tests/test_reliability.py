@@ -12,7 +12,7 @@ import tensorflow as tf
 import tensorflow_datasets as tfds
 
 from rethinking import config as config_lib
-from rethinking.training import runio
+from rethinking import rundir
 from rethinking.training import trainer
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -96,31 +96,42 @@ def test_missing_dataset_is_one_line_exit_2(tmp_path):
 
 
 # ---- kills and resumes ------------------------------------------------------------------------
-def _child(logdir, run_name, epochs=4, kill_after_step=None, sig=signal.SIGKILL):
-  proc = subprocess.Popen([sys.executable, CHILD, str(logdir), run_name, str(epochs)],
+def _child(logdir, run_name, epochs=4, kill_after_step=None, sig=signal.SIGKILL, n=96,
+           steps_per_call=2, signals=1):
+  """Runs tests/mock_train.py; sends `sig` (`signals` times) once it reports a step >=
+  kill_after_step. Returns (exit code, stdout lines, seconds from the signal to the exit)."""
+  proc = subprocess.Popen([sys.executable, CHILD, str(logdir), run_name, str(epochs), str(n),
+                           str(steps_per_call)],
                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-  lines = []
+  lines, signalled = [], None
   for line in proc.stdout:
     lines.append(line.strip())
     if kill_after_step is not None and line.startswith("step ") and int(
         line.split()[1]) >= kill_after_step:
-      proc.send_signal(sig)
+      signalled = time.time()
+      for _ in range(signals):
+        proc.send_signal(sig)
       break
+  lines += [line.strip() for line in proc.stdout]
   proc.wait(timeout=300)
-  return proc.returncode, lines
+  return proc.returncode, lines, (time.time() - signalled if signalled else None)
 
 
 def _final_weights(run_dir):
   path = tf.train.latest_checkpoint(run_dir)
   reader = tf.train.load_checkpoint(path)
-  names = sorted(n for n in reader.get_variable_to_shape_map() if n.startswith("model/"))
+  # Keras 3 models save their weights under the optimizer's tracked variables (the model path
+  # holds none): every variable but the save counter.
+  names = sorted(n for n in reader.get_variable_to_shape_map()
+                 if n.startswith(("optimizer/", "step/")))
+  assert any("_trainable_variables" in n for n in names), names
   return {n: reader.get_tensor(n) for n in names}
 
 
 @pytest.fixture(scope="module")
 def uninterrupted(tmp_path_factory):
   logdir = tmp_path_factory.mktemp("whole")
-  code, lines = _child(logdir, "run")
+  code, lines, _ = _child(logdir, "run")
   assert code == 0 and lines[-1] == "status completed", lines
   run_dir = logdir / "run"
   return json.load(open(run_dir / "results.json")), _final_weights(str(run_dir))
@@ -148,14 +159,14 @@ def test_sigkill_at_several_points_then_resume_equals_the_uninterrupted_run(
     uninterrupted, tmp_path):
   resumed_from = []
   for point in KILL_POINTS:
-    code, lines = _child(tmp_path, "run", kill_after_step=point)
+    code, lines, _ = _child(tmp_path, "run", kill_after_step=point)
     assert code == -signal.SIGKILL, lines
     steps = [int(l.split()[1]) for l in lines if l.startswith("step ")]
     resumed_from.append(steps[0] - 2)
     assert not (tmp_path / "run" / "results.json").exists()
   latest = tf.train.latest_checkpoint(str(tmp_path / "run"))
   resume_from = int(latest.rsplit("-", 1)[1]) if latest else 0
-  code, lines = _child(tmp_path, "run")
+  code, lines, _ = _child(tmp_path, "run")
   assert code == 0 and lines[-1] == "status completed", lines
   first_step = int(next(l for l in lines if l.startswith("step ")).split()[1])
   assert first_step == resume_from + 2 and resume_from >= 18  # resumed, not restarted
@@ -165,23 +176,42 @@ def test_sigkill_at_several_points_then_resume_equals_the_uninterrupted_run(
   assert not [f for f in os.listdir(tmp_path / "run") if f.startswith(".tmp-")]
 
 
-def test_sigterm_checkpoints_and_stops_cleanly_then_resumes(uninterrupted, tmp_path):
-  code, lines = _child(tmp_path, "run", kill_after_step=8, sig=signal.SIGTERM)
-  for line in lines:
-    pass
+@pytest.mark.parametrize("sig,code", [(signal.SIGTERM, 143), (signal.SIGINT, 130)],
+                         ids=["SIGTERM", "SIGINT"])
+def test_a_signal_stops_at_the_next_step_with_a_checkpoint_then_resumes(
+    uninterrupted, tmp_path, sig, code):
+  # Calls of 6 steps (a whole epoch): the stop must not wait for the call or an evaluation.
+  exit_code, lines, seconds = _child(tmp_path, "run", kill_after_step=8, sig=sig,
+                                     steps_per_call=6)
+  assert exit_code == code, lines
+  assert seconds < 15
   results = json.load(open(tmp_path / "run" / "results.json"))
-  assert results["status"] == "stopped"
-  stopped_at = results["final"]["step"]
-  assert 8 <= stopped_at < 24 and stopped_at % 2 == 0
+  assert results["status"] == "stopped" and results["stop_signal"] == sig.name
+  stopped_at = results["step"]
+  assert 8 <= stopped_at < 24
+  # `final` is the last evaluation (none is run for the stop) and says at which step it was.
+  assert results["final"]["step"] == results["history"][-1]["step"] <= stopped_at
+  assert results["final"]["step"] % 6 == 0
   assert tf.train.latest_checkpoint(str(tmp_path / "run")).endswith(f"-{stopped_at}")
-  code, lines = _child(tmp_path, "run")
-  assert code == 0
-  assert int(next(l for l in lines if l.startswith("step ")).split()[1]) == stopped_at + 2
+  exit_code, lines, _ = _child(tmp_path, "run")
+  assert exit_code == 0
+  first = int(next(l for l in lines if l.startswith("step ")).split()[1])
+  assert first > stopped_at and first - stopped_at <= 2  # continued from the stop
+  _assert_same_run(tmp_path / "run", uninterrupted)
+
+
+def test_a_second_signal_exits_at_once_and_leaves_a_resumable_run(uninterrupted, tmp_path):
+  exit_code, lines, _ = _child(tmp_path, "run", kill_after_step=8, sig=signal.SIGINT,
+                               signals=2)
+  assert exit_code == 130, lines
+  assert tf.train.latest_checkpoint(str(tmp_path / "run")) is not None
+  exit_code, lines, _ = _child(tmp_path, "run")
+  assert exit_code == 0 and lines[-1] == "status completed", lines
   _assert_same_run(tmp_path / "run", uninterrupted)
 
 
 def test_a_truncated_checkpoint_falls_back_to_the_previous_one(uninterrupted, tmp_path):
-  code, _ = _child(tmp_path, "run", kill_after_step=14)  # checkpoints at 6 and 12
+  code, _, _ = _child(tmp_path, "run", kill_after_step=14)  # checkpoints at 6 and 12
   run_dir = tmp_path / "run"
   newest = tf.train.latest_checkpoint(str(run_dir))
   assert newest.endswith("-12")
@@ -210,25 +240,25 @@ def _config(logdir, **train):
 def test_a_locked_run_directory_is_refused_and_a_stale_lock_taken_over(tmp_path):
   run_dir = tmp_path / "run"
   run_dir.mkdir()
-  lock = runio.RunLock(str(run_dir)).acquire()  # held by this (live) process
-  with pytest.raises(runio.RunLockedError, match="in use"):
-    runio.RunLock(str(run_dir)).acquire()
+  lock = rundir.RunLock(str(run_dir)).acquire()  # held by this (live) process
+  with pytest.raises(rundir.RunLockedError, match="in use"):
+    rundir.RunLock(str(run_dir)).acquire()
   lock.release()
   dead = subprocess.Popen(["true"])
   dead.wait()
   (run_dir / "LOCK").write_text(f"{os.uname().nodename}:{dead.pid}")
   with tfds.testing.mock_data(num_examples=32):
     results = trainer.train(_config(tmp_path))
-  assert results["status"] == "completed"
+  assert results.status == "completed"
   assert not (run_dir / "LOCK").exists()
 
 
 def test_a_live_lock_makes_train_refuse(tmp_path):
   run_dir = tmp_path / "run"
   run_dir.mkdir()
-  with runio.RunLock(str(run_dir)):
+  with rundir.RunLock(str(run_dir)):
     with tfds.testing.mock_data(num_examples=32):
-      with pytest.raises(runio.RunLockedError):
+      with pytest.raises(rundir.RunLockedError):
         trainer.train(_config(tmp_path))
   assert not (run_dir / "results.json").exists()
 
@@ -236,18 +266,18 @@ def test_a_live_lock_makes_train_refuse(tmp_path):
 def test_an_absurd_learning_rate_diverges_with_the_step_recorded(tmp_path):
   with tfds.testing.mock_data(num_examples=64):
     results = trainer.train(_config(tmp_path, learning_rate=1e12, epochs=5))
-  assert results["status"] == "diverged"
-  assert isinstance(results["diverged_at_step"], int) and results["diverged_at_step"] >= 1
-  assert results["final"]["step"] < 5 * 4
+  assert results.status == "diverged"
+  assert isinstance(results.diverged_at_step, int) and results.diverged_at_step >= 1
+  assert results.step < 5 * 4
   on_disk = json.load(open(tmp_path / "run" / "results.json"))
   assert on_disk["status"] == "diverged"
 
 
 def test_atomic_json_leaves_the_old_file_when_writing_fails(tmp_path):
   path = tmp_path / "results.json"
-  runio.atomic_write_json(str(path), {"a": 1})
+  rundir.atomic_write_json(str(path), {"a": 1})
   with pytest.raises(TypeError):
-    runio.atomic_write_json(str(path), {"a": object.__new__(type("Bad", (), {
+    rundir.atomic_write_json(str(path), {"a": object.__new__(type("Bad", (), {
         "__str__": lambda self: (_ for _ in ()).throw(TypeError("no"))}))})
   assert json.load(open(path)) == {"a": 1}
   assert [p.name for p in tmp_path.iterdir()] == ["results.json"]

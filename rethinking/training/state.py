@@ -1,0 +1,197 @@
+"""Run state that survives the process: checkpoints, state.json, and the one way a run stops.
+
+A run directory holds `ckpt-<step>` (tf.train.CheckpointManager: model, optimizer, step) and
+state.json (what checkpoints do not hold: evaluation history, time to fit, timings, and the
+fingerprints and config the directory belongs to), one snapshot per kept checkpoint. A resume
+restores the newest checkpoint that is readable *and* has its snapshot, else an older one.
+
+Stopping: `StopSignal` turns SIGINT/SIGTERM (or `request()`) into an in-graph flag that the
+compiled call checks before every step, so a stop lands within one step on any model.
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+import signal
+import sys
+import threading
+from typing import Callable, List, Optional
+
+from absl import logging
+import tensorflow as tf
+
+from rethinking import rundir
+
+
+class FingerprintMismatchError(RuntimeError):
+  """The run directory holds a run of another setting or on other data."""
+
+
+@dataclasses.dataclass
+class RunState:
+  """What a resume needs beyond the weights: one snapshot per checkpoint in state.json."""
+  history: List[dict] = dataclasses.field(default_factory=list)  # one record per evaluation
+  steps_to_fit: Optional[int] = None
+  epochs_to_fit: Optional[float] = None
+  train_seconds: float = 0.0  # inside training calls
+  wall_seconds: float = 0.0  # the whole run, over all sittings
+  train_images: int = 0
+
+  @classmethod
+  def from_dict(cls, saved: dict) -> "RunState":
+    names = {f.name for f in dataclasses.fields(cls)}
+    return cls(**{k: v for k, v in saved.items() if k in names})
+
+  @property
+  def last_evaluation(self) -> Optional[dict]:
+    return self.history[-1] if self.history else None
+
+
+class Checkpoints:
+  """Saves and restores (checkpoint, state.json snapshot) pairs in one directory."""
+
+  def __init__(self, directory: str, checkpoint: tf.train.Checkpoint, *, fingerprints: dict,
+               config: dict, max_to_keep: int = 3):
+    self.directory = directory
+    self.checkpoint = checkpoint
+    self.fingerprints = fingerprints
+    self.config = config
+    self.manager = tf.train.CheckpointManager(checkpoint, directory, max_to_keep=max_to_keep)
+    self.state_path = os.path.join(directory, rundir.STATE)
+
+  def check_same_setting(self, saved_config: dict) -> None:
+    changed = rundir.setting_differences(saved_config, self.config)
+    if changed:
+      raise FingerprintMismatchError(
+          f"{self.directory} holds a run of another setting (differs in {', '.join(changed)}); "
+          f"use another --run_name")
+
+  def _saved(self) -> Optional[dict]:
+    return rundir.read_json(self.state_path) if os.path.exists(self.state_path) else None
+
+  def restore(self, reset_to_initial: Callable[[], None]) -> RunState:
+    """Restores the newest usable checkpoint and returns its state; a fresh state (and, when
+    unusable checkpoints exist, `reset_to_initial()`) otherwise."""
+    saved = self._saved()
+    if saved:
+      self.check_same_setting(saved.get("config", {}))
+      if saved.get("fingerprints") != self.fingerprints:
+        raise FingerprintMismatchError(
+            f"{self.directory} holds a run on other data or another corruption "
+            f"({saved.get('fingerprints')} != {self.fingerprints}); use another --run_name")
+    snapshots = (saved or {}).get("snapshots", {})
+    for path in reversed(self.manager.checkpoints):
+      number = path.rsplit("-", 1)[-1]
+      if number not in snapshots:
+        # Killed between the checkpoint and its state.json entry: the pair is incomplete.
+        logging.warning("checkpoint %s has no saved state; falling back to an older one", path)
+        continue
+      try:
+        self.checkpoint.restore(path).assert_existing_objects_matched()
+      except Exception as e:  # pylint: disable=broad-except  (any unreadable checkpoint)
+        logging.warning("checkpoint %s is unreadable (%s); falling back to an older one",
+                        path, str(e).splitlines()[0][:200])
+        continue
+      return RunState.from_dict(snapshots[number])
+    if self.manager.checkpoints:
+      logging.warning("no usable checkpoint in %s: starting from step 0", self.directory)
+      reset_to_initial()
+    return RunState()
+
+  def save(self, step: int, state: RunState) -> None:
+    self.manager.save(checkpoint_number=step)
+    saved = self._saved() or {"snapshots": {}}
+    kept = {os.path.basename(p).rsplit("-", 1)[-1] for p in self.manager.checkpoints}
+    snapshots = {k: v for k, v in saved.get("snapshots", {}).items() if k in kept}
+    snapshots[str(step)] = dataclasses.asdict(state)
+    rundir.atomic_write_json(self.state_path, {"fingerprints": self.fingerprints,
+                                               "config": self.config, "snapshots": snapshots})
+
+
+EXIT_CODES = {"SIGINT": 130, "SIGTERM": 143}
+
+
+class StopSignal:
+  """The one stop mechanism: SIGINT/SIGTERM, a sweep's deadline, or `request()`.
+
+  Python runs signal handlers only between bytecodes of the main thread, which may sit inside a
+  compiled call for minutes (or forever, in a collective whose peer died). So the signal's C
+  handler only writes to a wakeup pipe (`signal.set_wakeup_fd`), and a thread of our own reads
+  it: the first signal sets the in-graph flag (`listeners`), so the call ends at the next step
+  and the trainer checkpoints and writes status "stopped"; if the process is still alive after
+  `grace_seconds`, or on a second signal, it exits at once (exit 130/143) and the newest
+  complete checkpoint stays valid.
+  """
+
+  def __init__(self, grace_seconds: float = 60.0, say: Callable[[str], None] = None):
+    self.grace_seconds = grace_seconds
+    self.signal_name: Optional[str] = None  # SIGINT, SIGTERM, or "request"
+    self.requested = threading.Event()
+    self.listeners: List[Callable[[], None]] = []
+    self._say = say or (lambda text: print(text, file=sys.stderr, flush=True))
+    self._previous = {}
+    self._pipe = None
+    self._old_wakeup = None
+    self._timer: Optional[threading.Timer] = None
+
+  @property
+  def exit_code(self) -> int:
+    return EXIT_CODES.get(self.signal_name, 0)
+
+  def request(self, name: str = "request") -> None:
+    if self.requested.is_set():
+      return
+    self.signal_name = name
+    self.requested.set()
+    for listener in self.listeners:
+      listener()
+
+  def __enter__(self) -> "StopSignal":
+    if threading.current_thread() is not threading.main_thread():
+      return self  # signals belong to the main thread's owner; request() still works
+    read_end, write_end = os.pipe()
+    os.set_blocking(write_end, False)
+    self._pipe = (read_end, write_end)
+    self._old_wakeup = signal.set_wakeup_fd(write_end, warn_on_full_buffer=False)
+    for sig in (signal.SIGINT, signal.SIGTERM):
+      self._previous[sig] = signal.signal(sig, lambda signum, frame: None)  # the thread acts
+    threading.Thread(target=self._watch, args=(read_end,), daemon=True,
+                     name="stop-signal").start()
+    return self
+
+  def _watch(self, read_end: int) -> None:
+    while True:
+      data = os.read(read_end, 64)
+      for number in data:
+        if number == 0:  # __exit__'s sentinel
+          os.close(read_end)
+          return
+        self._on_signal(signal.Signals(number).name)
+
+  def _on_signal(self, name: str) -> None:
+    if self.requested.is_set():
+      self._say(f"{name} again: exiting now (the newest complete checkpoint stays valid)")
+      os._exit(EXIT_CODES.get(name, 1))  # pylint: disable=protected-access
+    self._say(f"{name}: stopping at the next step to checkpoint (no evaluation); "
+              f"{name} again exits at once")
+    self.request(name)
+    self._timer = threading.Timer(self.grace_seconds, self._grace_expired, args=(name,))
+    self._timer.daemon = True
+    self._timer.start()
+
+  def _grace_expired(self, name: str) -> None:
+    self._say(f"still running {self.grace_seconds:.0f} s after {name} (a stuck step or "
+              f"collective?): exiting now; the newest complete checkpoint stays valid")
+    os._exit(EXIT_CODES.get(name, 1))  # pylint: disable=protected-access
+
+  def __exit__(self, *args) -> bool:
+    if self._timer is not None:  # stopped in time: no hard exit
+      self._timer.cancel()
+    if self._pipe is not None:
+      for sig, handler in self._previous.items():
+        signal.signal(sig, handler)
+      signal.set_wakeup_fd(self._old_wakeup)
+      os.write(self._pipe[1], b"\0")
+      os.close(self._pipe[1])
+      self._pipe = None
+    return False

@@ -1,0 +1,176 @@
+"""The inner loop: strategy, the compiled multi-step training call, and evaluation passes.
+
+Like Orbit's `steps_per_loop` (tensorflow/models orbit/), one compiled call runs up to
+`num_steps` SGD steps with no host work between them; per-step loss and learning rate go to
+TensorBoard from inside the graph. The call checks an in-graph stop flag before every step, so
+a stop request (state.StopSignal) ends it at the next step instead of at the end of the call.
+The outer loop (trainer.py) owns checkpoints, evaluation cadence and the run directory.
+"""
+from __future__ import annotations
+
+import dataclasses
+
+import keras
+import tensorflow as tf
+
+from rethinking import config as config_lib
+
+EVAL_CHUNK = 1000  # images per compiled evaluation chunk (resident data)
+
+
+def make_strategy(name: str) -> tf.distribute.Strategy:
+  if name == "default":
+    return tf.distribute.get_strategy()
+  if name == "mirrored":
+    return tf.distribute.MirroredStrategy()
+  if name == "multi_worker":
+    return tf.distribute.MultiWorkerMirroredStrategy()
+  if name == "tpu":
+    resolver = tf.distribute.cluster_resolver.TPUClusterResolver()
+    tf.config.experimental_connect_to_cluster(resolver)
+    tf.tpu.experimental.initialize_tpu_system(resolver)
+    return tf.distribute.TPUStrategy(resolver)
+  raise ValueError(f"unknown strategy {name!r}; known: {', '.join(config_lib.STRATEGIES)}")
+
+
+@dataclasses.dataclass(frozen=True)
+class CallResult:
+  """What one compiled call reports: sums over the steps it ran (host numbers)."""
+  steps: int  # steps actually run (fewer than asked when a stop was requested)
+  loss_sum: float  # sum over steps of the mean cross-entropy of the global batch
+  correct: int  # training examples classified correctly (training mode, before the update)
+  first_nonfinite_step: int  # 1-based step whose loss was not finite; -1 when none
+
+
+def make_train_call(model: keras.Model, optimizer, schedule, source,
+                    strategy: tf.distribute.Strategy, writer, step_variable: tf.Variable,
+                    stop_flag: tf.Variable, *, precision: str = "float32", jit: bool = False):
+  """Returns `train_call(start, num_steps) -> CallResult`, running steps [start, start + n)."""
+  variables = model.trainable_variables
+  replicas = strategy.num_replicas_in_sync
+  scale_for_float16 = precision == "mixed_float16"
+
+  def gradients(images, labels):
+    with tf.GradientTape() as tape:
+      logits = tf.cast(model(images, training=True), tf.float32)
+      # The functional loss: a plain mean over this replica's examples. (Keras' loss *classes*
+      # already divide by the replica count under a strategy; dividing here once, explicitly,
+      # keeps the total right whatever Keras does.) Gradients are summed over replicas.
+      cross_entropy = tf.reduce_mean(keras.losses.sparse_categorical_crossentropy(
+          labels, logits, from_logits=True))
+      penalty = tf.add_n(model.losses) if model.losses else tf.constant(0.0)
+      loss = (cross_entropy + tf.cast(penalty, tf.float32)) / replicas
+      if scale_for_float16:
+        loss = optimizer.scale_loss(loss)
+    grads = tape.gradient(loss, variables)
+    correct = tf.reduce_sum(tf.cast(
+        tf.equal(tf.argmax(logits, -1, output_type=tf.int32), labels), tf.int32))
+    return cross_entropy, correct, grads
+
+  def sgd_step(images, labels):
+    cross_entropy, correct, grads = gradients(images, labels)
+    optimizer.apply(grads, variables)
+    return cross_entropy, correct
+
+  if jit and strategy is tf.distribute.get_strategy():  # the default strategy: one device
+    sgd_step = tf.function(sgd_step, jit_compile=True)
+  elif jit:
+    # Cross-replica gradient aggregation cannot live inside an XLA cluster: compile the rest.
+    compiled_gradients = tf.function(gradients, jit_compile=True)
+
+    def sgd_step(images, labels):  # noqa: F811
+      cross_entropy, correct, grads = compiled_gradients(images, labels)
+      optimizer.apply(grads, variables)
+      return cross_entropy, correct
+
+  def replica_step(*args):
+    return sgd_step(*source.replica_batch(*args))
+
+  @tf.function
+  def compiled_call(inputs, start, num_steps):
+    context = source.begin_call(inputs, start)
+    loss_sum = tf.constant(0.0, tf.float32)
+    correct_sum = tf.constant(0, tf.int64)
+    first_nonfinite = tf.constant(-1, tf.int64)
+    done = tf.constant(0, tf.int64)
+    with writer.as_default():
+      for i in tf.range(num_steps):
+        if stop_flag.read_value():
+          break
+        step = start + i
+        cross_entropy, correct = strategy.run(replica_step,
+                                              args=source.step_inputs(context, step))
+        cross_entropy = tf.cast(
+            strategy.reduce(tf.distribute.ReduceOp.MEAN, cross_entropy, axis=None), tf.float32)
+        correct = strategy.reduce(tf.distribute.ReduceOp.SUM, correct, axis=None)
+        first_nonfinite = tf.where(
+            tf.logical_and(first_nonfinite < 0, tf.logical_not(tf.math.is_finite(cross_entropy))),
+            step + 1, first_nonfinite)
+        with tf.compat.v1.name_scope(None):  # tags without the loop's "while/" scope
+          tf.summary.scalar("train/loss", cross_entropy, step=step + 1,
+                            description="cross-entropy of the training batch (mean over "
+                                        "the global batch, training mode, before the update)")
+          tf.summary.scalar("train/learning_rate", schedule(step), step=step + 1,
+                            description="SGD learning rate used by this step")
+        loss_sum += cross_entropy
+        correct_sum += tf.cast(correct, tf.int64)
+        done = i + 1
+    step_variable.assign(start + done)
+    return done, loss_sum, correct_sum, first_nonfinite
+
+  def train_call(start: int, num_steps: int) -> CallResult:
+    inputs = source.host_inputs(start, num_steps)
+    done, loss_sum, correct, nonfinite = compiled_call(
+        inputs, tf.constant(start, tf.int64), tf.constant(num_steps, tf.int64))
+    return CallResult(int(done), float(loss_sum), int(correct), int(nonfinite))
+
+  return train_call
+
+
+class Evaluator:
+  """Inference-mode passes (`training=False`: batch norm uses its moving statistics, dropout is
+  off) that sum loss and correct predictions over a whole split."""
+
+  def __init__(self, model: keras.Model, jit: bool = False,
+               stop_flag: tf.Variable = None):
+    """stop_flag: when it turns true a pass ends early (its sums are then partial and the
+    trainer discards them)."""
+    stop_flag = stop_flag if stop_flag is not None else tf.Variable(False, trainable=False)
+    self.stop_requested = lambda: bool(stop_flag.numpy())
+
+    def chunk(images, labels, mask):
+      logits = tf.cast(model(images, training=False), tf.float32)
+      loss = keras.losses.sparse_categorical_crossentropy(labels, logits, from_logits=True)
+      correct = tf.equal(tf.argmax(logits, -1, output_type=tf.int32), labels)
+      return (tf.reduce_sum(tf.where(mask, loss, 0.0)),
+              tf.reduce_sum(tf.cast(tf.logical_and(correct, mask), tf.int64)))
+
+    compiled_chunk = tf.function(chunk, jit_compile=True) if jit else chunk
+
+    @tf.function
+    def whole_split(images, labels):
+      # Fixed-size chunks (the tail padded and masked): one compiled shape, and gathers from the
+      # resident variable instead of slices, which would copy the whole array each time.
+      n = tf.shape(labels, out_type=tf.int64)[0]
+      loss, correct = tf.constant(0.0, tf.float64), tf.constant(0, tf.int64)
+      for start in tf.range(0, n, EVAL_CHUNK):
+        if stop_flag.read_value():
+          break
+        position = start + tf.range(EVAL_CHUNK, dtype=tf.int64)
+        index = tf.minimum(position, n - 1)
+        chunk_loss, chunk_correct = compiled_chunk(
+            tf.gather(images, index), tf.gather(labels, index), position < n)
+        loss += tf.cast(chunk_loss, tf.float64)
+        correct += chunk_correct
+      return loss, correct
+
+    def batch(images, labels):
+      logits = tf.cast(model(images, training=False), tf.float32)
+      loss = keras.losses.sparse_categorical_crossentropy(labels, logits, from_logits=True)
+      top1 = tf.equal(tf.argmax(logits, -1, output_type=tf.int32), labels)
+      top5 = tf.math.in_top_k(labels, logits, 5)
+      return (tf.reduce_sum(loss), tf.reduce_sum(tf.cast(top1, tf.int64)),
+              tf.reduce_sum(tf.cast(top5, tf.int64)))
+
+    self.whole_split = whole_split  # (images, labels) -> (summed loss, correct)
+    self.batch = tf.function(batch, jit_compile=jit)  # -> (summed loss, top-1, top-5 correct)
