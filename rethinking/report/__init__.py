@@ -30,6 +30,7 @@ def build_report(logdirs: Sequence[str], out_dir: str, fit_threshold: float = 1.
 
   if isinstance(logdirs, str):
     logdirs = [logdirs]
+  os.makedirs(out_dir, exist_ok=True)
   runs, unfinished = runs_lib.load_runs(logdirs)
   path = lambda name: os.path.join(out_dir, f"{name}.png")  # noqa: E731
   figures = {

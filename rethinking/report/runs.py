@@ -77,8 +77,11 @@ class Run:
     return 100.0 * max(values) if values else None
 
   def best_train_accuracy(self) -> Optional[float]:
+    """The best whole-training-set accuracy (percent) over the evaluations and the end."""
     values = [h["train_accuracy"] for h in self.history if h.get("train_accuracy") is not None]
-    return 100.0 * max(values) if values else self.accuracy("train")
+    values += [self.results.final["train_accuracy"]] if self.results.final.get(
+        "train_accuracy") is not None else []
+    return 100.0 * max(values) if values else None
 
   @property
   def pool_key(self) -> tuple:
