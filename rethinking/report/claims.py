@@ -233,15 +233,17 @@ def section5_claims(theory: Dict[str, List[dict]]) -> List[dict]:
   cifar = paper.SECTION5[("cifar10", "gaussian", "raw pixels")]
   verdict = (HOLDS if generalizes and all(generalizes) and full_n else
              PARTLY if any(generalizes) else FAILS)
-  why = (f"the paper's {cifar} test error is on all 50,000 CIFAR-10 images; ours on fewer"
+  why = (f"the paper's {cifar}% test error is on all 50,000 CIFAR-10 images; ours on fewer"
          if not full_n else "")
-  mnist = [r for r in theory["section5"] if r["dataset"] == "mnist"]
+  mnist = [r for r in theory["section5"] if r["dataset"] == "mnist" and r["labels"] == "true"]
+  # The error can be checked; the norms' comparison (Gabor wavelets) is not measured.
+  mnist_verdict = PARTLY if any(r["test_error"] <= 0.015 for r in mnist) else FAILS
   return [
       _claim("Section 5: minimum-norm kernel interpolation fits the training set exactly and "
              "still generalizes (CIFAR-10, Gaussian kernel, raw pixels)", verdict, evidence, why),
       _claim("Section 5: on MNIST, kernel interpolation reaches 1.2% test error (0.6% with "
              "Gabor wavelets); the minimum norm does not predict which generalizes better",
-             PARTLY, [e for e in evidence if e.startswith("mnist")] if mnist else []),
+             mnist_verdict, [e for e in evidence if e.startswith("mnist")]),
   ]
 
 
