@@ -379,6 +379,13 @@ def test_report_script_takes_several_logdirs_and_refuses_bad_flags(tmp_path):
 
 def test_the_report_imports_neither_the_trainer_nor_tensorflow(tmp_path):
   make_run(tmp_path, "run", config())
+  # The trainer's end-of-run summary asks cells for the paper's numbers: no plotting for that.
+  code = ("import sys; from rethinking.report import cells; "
+          "cells.paper_numbers_line({'model': {'name': 'mlp_1x512'}}); "
+          "sys.exit(1 if 'matplotlib' in sys.modules else 0)")
+  done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                        timeout=120, cwd=ROOT)
+  assert done.returncode == 0, done.stderr[-2000:]
   code = ("import sys; from rethinking import report; "
           f"report.write_report([{str(tmp_path)!r}], {str(tmp_path / 'out')!r}); "
           "bad = [m for m in sys.modules if m.startswith(('rethinking.training', 'tensorflow'))]; "

@@ -175,10 +175,11 @@ def regularization_claim(table1: List[dict], appendix: List[dict]) -> dict:
     test = e["metrics"]["test"]["mean"]
     text = f"not necessary: {row['model']} without regularization {test:.2f}% test"
     good = test >= 3 * CHANCE
-    for other in (f"{setting}_wd", f"{setting}_crop", f"{setting}_crop_wd"):
-      if other in lines:
-        with_reg = lines[other][1]["metrics"]["test"]["mean"]
-        text += f", {other} {with_reg:.2f}%"
+    for suffix, words in (("_wd", "weight decay"), ("_crop", "random crop"),
+                          ("_crop_wd", "random crop and weight decay")):
+      if setting + suffix in lines:
+        with_reg = lines[setting + suffix][1]["metrics"]["test"]["mean"]
+        text += f", with {words} {with_reg:.2f}%"
         good = good and with_reg - test < 5.0
     evidence.append(text + f" ({_where(e)})")
     parts.append(good)
