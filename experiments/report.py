@@ -1,12 +1,16 @@
-"""Run directories -> the paper's tables and figures, ours beside the paper's.
+"""Run directories -> the paper's tables, figures and claims, ours beside the paper's.
 
-  python experiments/report.py --logdir=runs/fig1bc --out=report/
+  python experiments/report.py --logdir=docs/measurements --out=docs/report --fit_threshold=0.95
+  python experiments/report.py --logdir=runs --logdir=/scratch/more_runs --out=report
 
-Reads every <logdir>/<group>-<setting>/results.json (as experiments/sweep.py names them) and
-writes into --out: table1.md and table2.md (paper | ours | ours - paper | what ours ran on),
-figure1a.png, figure1b.png, figure1c.png, figure2b.png, figures.md (the numbers behind the
-figures) and report.json (everything, for scripts). The tables are printed too. A setting
-without a run shows "not run", never the paper's number.
+Walks every --logdir recursively (repeat the flag or comma-separate) and reads each run
+directory it finds (results.json, or state.json for a run under way), whatever it is called; a
+run joins the paper by its recorded configuration. Theory results (experiments/expressivity.py,
+linear_models.py, rademacher.py --out files) under the logdirs feed the claims ledger. Writes
+into --out: table1.md, table2.md, appendix.md, reduced.md (runs on a --train_size subset),
+claims.md, figures.md (the numbers behind the figures), figure1a.png, figure1a_mlp.png,
+figure1b.png, figure1c.png, figure2b.png and report.json. A setting without a run shows
+"not run", never the paper's number.
 """
 from __future__ import annotations
 
@@ -19,7 +23,9 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from experiments import cli  # noqa: E402  pylint: disable=wrong-import-position
 from rethinking import validation  # noqa: E402
 
-_LOGDIR = flags.DEFINE_string("logdir", "runs", "Parent of the run directories to report on.")
+_LOGDIR = flags.DEFINE_multi_string(
+    "logdir", ["runs"], "Where to look for run directories, recursively; repeat the flag or "
+    "comma-separate several.")
 _OUT = flags.DEFINE_string("out", "report", "Where to write tables, figures and report.json.")
 _FIT_THRESHOLD = flags.DEFINE_float(
     "fit_threshold", 1.0, "Whole-training-set accuracy (a fraction in (0, 1]) that counts as "
@@ -27,30 +33,49 @@ _FIT_THRESHOLD = flags.DEFINE_float(
     "read the evaluation history, for runs that end a few examples short.")
 
 
-def main(argv):
-  if len(argv) > 1:
-    cli.die(f"error: unexpected arguments {argv[1:]}: all settings are --flags")
-  logdir = os.path.expanduser(_LOGDIR.value or "")
+def logdirs() -> list:
+  return [os.path.expanduser(d.strip()) for value in _LOGDIR.value for d in value.split(",")
+          if d.strip()]
+
+
+def check_flags():
+  dirs = logdirs()
+  if not dirs:
+    return validation.Invalid("logdir", "", "give at least one directory")
+  for d in dirs:
+    if not os.path.isdir(d):
+      return validation.Invalid("logdir", d, "no such directory")
   out = os.path.expanduser(_OUT.value or "")
-  if not logdir or not os.path.isdir(logdir):
-    cli.die(f"error: --logdir={_LOGDIR.value}: no such directory")
   if not out or (os.path.exists(out) and not os.path.isdir(out)):
-    cli.die(f"error: --out={_OUT.value}: not a directory")
+    return validation.Invalid("out", _OUT.value, "not a directory")
   if not 0.0 < _FIT_THRESHOLD.value <= 1.0:
-    cli.die(f"error: --fit_threshold={_FIT_THRESHOLD.value}: must be in (0, 1]")
+    return validation.Invalid("fit_threshold", _FIT_THRESHOLD.value, "must be in (0, 1]")
   if not validation.writable_location(out):
-    cli.die(f"error: --out={_OUT.value}: is not writable (or cannot be created) by this user")
-  # Imported after validation: matplotlib and TensorFlow (event files) take seconds.
+    return validation.Invalid("out", _OUT.value,
+                              "is not writable (or cannot be created) by this user")
+  return None
+
+
+def main(argv):
+  cli.start(argv, check_flags)
+  out = os.path.expanduser(_OUT.value)
+  # Imported after validation: matplotlib takes a second.
   from rethinking import report  # pylint: disable=import-outside-toplevel
-  result = report.write_report(logdir, out, _FIT_THRESHOLD.value)
-  for name in ("table1.md", "table2.md", "figures.md"):
+  result = report.write_report(logdirs(), out, _FIT_THRESHOLD.value)
+  for name in ("table1.md", "appendix.md", "table2.md"):
     print(result["markdown"][name])
+  print(f"runs found: {len(result['runs'])}; on a subset (reduced.md): "
+        f"{len(result['reduced'])} lines")
+  for claim in result["claims"]:
+    print(f"claim: {claim['verdict']:>13}  {claim['claim']}")
   for name, figure in result["figures"].items():
     note = f" ({figure['note']})" if figure.get("note") else ""
     print(f"{name}: {figure['path']}{note}")
   if result["unfinished_runs"]:
     print("unfinished runs: " + ", ".join(f"{k} ({v})"
                                           for k, v in result["unfinished_runs"].items()))
+  if result["runs_not_in_any_table_or_figure"]:
+    print("runs in no table or figure: " + ", ".join(result["runs_not_in_any_table_or_figure"]))
   print(f"report: {os.path.join(out, 'report.json')}")
 
 

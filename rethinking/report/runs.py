@@ -1,73 +1,74 @@
-"""Reading run directories: results.json, and the per-step training loss from TensorBoard events.
+"""Finding runs: every run directory under any number of logdirs, keyed by its path.
 
-A run directory `<logdir>/<group>-<setting>/` (as experiments/sweep.py names them) joins with
-`rethinking.paper` by its setting name. Nothing here computes a result: it reads what the
-trainer measured.
+A run directory is any directory holding results.json (a finished run) or state.json (one in
+progress, or broken), at any depth and under any name: a sweep's `table1-mlp_1x512` and a hand
+run's `mlp_1x512_cifar10_random_labels_s0` are read alike, and two same-named directories in
+different logdirs are two runs. What a run is comes from its recorded config (report.cells).
+Nothing here computes a result: it reads what the trainer measured.
 """
 from __future__ import annotations
 
 import dataclasses
-import glob
-import json
 import os
-import struct
-from typing import Dict, Iterator, Optional, Tuple
+from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
-import numpy as np
-
-RESULTS = "results.json"
-STATE = "state.json"
+from rethinking import rundir
+from rethinking.report import cells
 
 
 @dataclasses.dataclass(frozen=True)
 class Run:
-  """One run directory that has a results.json."""
-  name: str  # the directory's name, "<group>-<setting>"
-  run_dir: str
-  results: dict
+  """One run directory with a readable results.json."""
+  path: str  # the key: the logdir as given, joined with the directory's path below it
+  results: rundir.Results
 
   @property
-  def group(self) -> str:
-    return self.name.split("-", 1)[0] if "-" in self.name else ""
+  def name(self) -> str:
+    return os.path.basename(self.path)
 
   @property
-  def setting(self) -> str:
-    return self.name.split("-", 1)[1] if "-" in self.name else self.name
+  def config(self) -> dict:
+    return self.results.config
 
   @property
   def status(self) -> str:
-    return self.results.get("status", "unknown")
+    return self.results.status
 
   @property
-  def final(self) -> dict:
-    return self.results.get("final") or {}
+  def completed(self) -> bool:
+    return self.status == "completed"
 
   @property
   def history(self) -> list:
-    return self.results.get("history") or []
-
-  @property
-  def train_size(self) -> Optional[int]:
-    return (self.results.get("data") or {}).get("train_size")
+    return self.results.history or []
 
   @property
   def model(self) -> str:
-    return ((self.results.get("config") or {}).get("model") or {}).get("name", "?")
+    return cells.model_name(self.config)
 
   @property
-  def epochs_run(self) -> Optional[float]:
-    step, spe = self.final.get("step"), self.results.get("steps_per_epoch")
-    return step / spe if step is not None and spe else None
+  def full_data(self) -> bool:
+    return not cells.train_size(self.config)
+
+  @property
+  def train_size(self) -> Optional[int]:
+    """Training examples used (the data section's count; the config's --train_size before)."""
+    return self.results.train_size or cells.train_size(self.config) or None
+
+  @property
+  def seed(self) -> Optional[int]:
+    return (self.config.get("train") or {}).get("seed")
 
   @property
   def short_device(self) -> str:
-    """'CPU' or 'GPU: NVIDIA H200 x1' (the full CPU model name is in results.json)."""
-    device = self.results.get("device") or "unknown device"
+    """'CPU' or e.g. 'GPU: NVIDIA H200 x1' (the CPU's model name is in results.json)."""
+    device = self.results.device or "unknown device"
     return "CPU" if device.startswith("CPU") else device
 
-  def accuracy(self, split: str) -> Optional[float]:
-    """Final whole-split accuracy in percent, or None."""
-    value = self.final.get(f"{split}_accuracy")
+  def accuracy(self, split: str, top: int = 1) -> Optional[float]:
+    """Final whole-split accuracy in percent (top-5 on ImageNet with top=5), or None."""
+    key = f"{split}_accuracy" if top == 1 else f"{split}_top{top}_accuracy"
+    value = self.results.final.get(key)
     return None if value is None else 100.0 * value
 
   def best_test_accuracy(self) -> Optional[float]:
@@ -75,120 +76,104 @@ class Run:
     values = [h["test_accuracy"] for h in self.history if h.get("test_accuracy") is not None]
     return 100.0 * max(values) if values else None
 
-  def ran_on(self) -> str:
-    """What this run measured on, in one line: train size, epochs, device, precision, data."""
-    r = self.results
-    data = r.get("data") or {}
-    parts = [f"n={data.get('train_size', '?')}"]
-    epochs = self.epochs_run
-    if epochs is not None:
-      parts.append(f"{epochs:g} epochs" if epochs == int(epochs) else f"{epochs:.2f} epochs")
-    if r.get("epochs_to_fit") is not None:
-      parts.append(f"fit at epoch {r['epochs_to_fit']:g}")
-    train_cfg = (r.get("config") or {}).get("train") or {}
-    if train_cfg.get("batch_size"):
-      parts.append(f"batch {train_cfg['batch_size']}")
-    parts.append(f"{self.short_device}, {r.get('precision', '?')}")
-    if r.get("jit"):
-      parts.append("XLA")
-    fingerprint = str(data.get("fingerprint") or "?")
-    parts.append(f"data {data.get('name', '?')}:{fingerprint[:8]}")
-    if self.status != "completed":
-      parts.append(f"status {self.status}")
-    return ", ".join(parts)
+  def best_train_accuracy(self) -> Optional[float]:
+    """The best whole-training-set accuracy (percent) over the evaluations and the end."""
+    values = [h["train_accuracy"] for h in self.history if h.get("train_accuracy") is not None]
+    values += [self.results.final["train_accuracy"]] if self.results.final.get(
+        "train_accuracy") is not None else []
+    return 100.0 * max(values) if values else None
+
+  @property
+  def pool_key(self) -> tuple:
+    """Runs with equal keys differ in seed alone and are pooled."""
+    return (*cells.setting_key(self.config), self.short_device)
 
 
-def load_runs(logdir: str) -> Tuple[Dict[str, Run], Dict[str, str]]:
-  """(runs by directory name, and run directories without a readable results.json -> why).
+def ran_on(runs: Sequence[Run]) -> str:
+  """What runs measured on, in one line: train size, epochs, batch size, seeds, device,
+  precision (and XLA, the data's fingerprint, a status other than completed)."""
+  first = runs[0]
+  train = first.config.get("train") or {}
+  parts = [f"n={first.train_size or '?'}"]
+  epochs = sorted({round(r.results.epochs_run, 2) for r in runs
+                   if r.results.epochs_run is not None})
+  if epochs:
+    span = f"{epochs[0]:g}" if len(epochs) == 1 else f"{epochs[0]:g}-{epochs[-1]:g}"
+    parts.append(f"{span} epochs")
+  if train.get("batch_size"):
+    parts.append(f"batch {train['batch_size']}")
+  seeds = sorted({r.seed for r in runs if r.seed is not None})
+  if seeds:
+    parts.append(("seed " if len(seeds) == 1 else "seeds ") + ", ".join(map(str, seeds)))
+  if len(runs) > len(seeds) > 0:
+    parts.append(f"{len(runs)} runs")
+  parts.append(f"{first.short_device}, {first.results.precision}")
+  if any(r.results.jit for r in runs):
+    parts.append("XLA")
+  evaluated = first.results.data.get("train_evaluated")
+  if evaluated and first.train_size and evaluated < first.train_size:
+    parts.append(f"train accuracy on the first {evaluated}")
+  fingerprint = str(first.results.data.get("fingerprint") or "?")
+  parts.append(f"data {first.results.data.get('name', '?')}:{fingerprint[:8]}")
+  for status in sorted({r.status for r in runs} - {"completed"}):
+    parts.append(f"status {status}")
+  return ", ".join(parts)
 
-  A directory with state.json but no results.json is a run in progress or a broken one.
+
+@dataclasses.dataclass(frozen=True)
+class Unfinished:
+  """A run directory without a readable results.json: in progress, killed, or broken."""
+  path: str
+  reason: str
+  config: Optional[dict]  # from state.json, when it has one
+
+
+def _run_directories(logdir: str) -> Iterable[str]:
+  for top, dirs, files in os.walk(logdir, followlinks=True):
+    dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+    if rundir.RESULTS in files or rundir.STATE in files:
+      dirs[:] = []  # a run directory holds no other runs
+      yield top
+
+
+def load_runs(logdirs: Sequence[str]) -> Tuple[Dict[str, Run], Dict[str, Unfinished]]:
+  """(runs by path, unfinished run directories by path) under every logdir, recursively.
+
+  A directory reached through two logdirs (one inside the other) is read once.
   """
-  runs, unfinished = {}, {}
-  for path in sorted(glob.glob(os.path.join(logdir, "*"))):
-    if not os.path.isdir(path):
-      continue
-    name = os.path.basename(path)
-    results_path = os.path.join(path, RESULTS)
-    if os.path.exists(results_path):
-      try:
-        with open(results_path) as f:
-          results = json.load(f)
-        if not isinstance(results, dict):
-          raise ValueError("not a JSON object")
-      except (OSError, ValueError) as e:
-        unfinished[name] = f"unreadable results.json ({e})"
+  runs, unfinished, seen = {}, {}, set()
+  for logdir in logdirs:
+    for path in _run_directories(logdir):
+      real = os.path.realpath(path)
+      if real in seen:
         continue
-      runs[name] = Run(name, path, results)
-    elif os.path.exists(os.path.join(path, STATE)) or glob.glob(
-        os.path.join(path, "events.out.tfevents.*")):
-      unfinished[name] = "not finished (no results.json)"
+      seen.add(real)
+      key = os.path.normpath(path)
+      try:
+        runs[key] = Run(key, rundir.Results.read(path))
+        continue
+      except FileNotFoundError:
+        reason = "not finished (no results.json)"
+      except (OSError, ValueError, TypeError) as e:
+        reason = f"unreadable results.json ({e})"
+      unfinished[key] = Unfinished(key, reason, _state_config(path))
   return runs, unfinished
 
 
-def _records(path: str) -> Iterator[bytes]:
-  """The records of a TFRecord file (TensorBoard's event files), stopping quietly at a record
-  cut short by a kill. Read directly so that a report does not import TensorFlow (seconds)."""
-  with open(path, "rb") as f:
-    while True:
-      header = f.read(12)  # uint64 length, uint32 masked CRC of the length
-      if len(header) < 12:
-        return
-      (length,) = struct.unpack("<Q", header[:8])
-      data = f.read(length)
-      if len(data) < length or len(f.read(4)) < 4:  # the data, then its masked CRC
-        return
-      yield data
+def _state_config(path: str) -> Optional[dict]:
+  try:
+    state = rundir.read_json(os.path.join(path, rundir.STATE))
+  except (OSError, ValueError):
+    return None
+  config = state.get("config") if isinstance(state, dict) else None
+  return config if isinstance(config, dict) else None
 
 
-def _scalar(value) -> Optional[float]:
-  """A summary value's number: simple_value (TF1 style) or a scalar tensor (tf.summary)."""
-  if value.HasField("simple_value"):
-    return float(value.simple_value)
-  tensor = value.tensor
-  for field in ("float_val", "double_val", "int_val", "int64_val"):
-    values = getattr(tensor, field)
-    if len(values):
-      return float(values[0])
-  if tensor.tensor_content:
-    dtype = {1: np.float32, 2: np.float64, 3: np.int32, 9: np.int64}.get(tensor.dtype)
-    if dtype is not None:
-      return float(np.frombuffer(tensor.tensor_content, dtype=dtype)[0])
-  return None
-
-
-def step_losses(run_dir: str, tag: str = "train/loss") -> Tuple[np.ndarray, np.ndarray]:
-  """Per-step values of a scalar tag from the run's TensorBoard event files, by step.
-
-  After a resume the trainer repeats the steps since its last checkpoint; the later value of a
-  step (by wall time) wins. Returns (steps int64 [K], values float64 [K]), sorted by step.
-  """
-  from tensorboard.compat.proto import event_pb2  # pylint: disable=import-outside-toplevel
-  latest: Dict[int, Tuple[float, float]] = {}
-  for path in sorted(glob.glob(os.path.join(run_dir, "events.out.tfevents.*"))):
-    for record in _records(path):
-      event = event_pb2.Event()
-      try:
-        event.ParseFromString(record)
-      except Exception:  # pylint: disable=broad-except  (a corrupt record: skip it)
-        continue
-      for value in event.summary.value:
-        if value.tag != tag:
-          continue
-        x = _scalar(value)
-        if x is not None and (event.step not in latest
-                              or event.wall_time >= latest[event.step][0]):
-          latest[event.step] = (event.wall_time, x)
-  steps = np.array(sorted(latest), dtype=np.int64)
-  values = np.array([latest[s][1] for s in steps], dtype=np.float64)
-  return steps, values
-
-
-def smooth(values: np.ndarray, window: int) -> np.ndarray:
-  """Trailing moving average over `window` steps (shorter at the start): the 'average
-  training loss' of Figure 1a."""
-  if window <= 1 or len(values) == 0:
-    return values
-  cumulative = np.cumsum(np.insert(np.asarray(values, np.float64), 0, 0.0))
-  end = np.arange(1, len(values) + 1)
-  start = np.maximum(0, end - window)
-  return (cumulative[end] - cumulative[start]) / (end - start)
+def pooled(runs: Iterable[Run]) -> List[List[Run]]:
+  """Runs grouped by pool_key (seed alone differs), each group sorted by seed then path; the
+  groups in order of first appearance."""
+  groups: Dict[tuple, List[Run]] = {}
+  for run in runs:
+    groups.setdefault(run.pool_key, []).append(run)
+  return [sorted(g, key=lambda r: (r.seed if r.seed is not None else -1, r.path))
+          for g in groups.values()]

@@ -1,207 +1,256 @@
-"""Tables 1 and 2: the paper's numbers beside ours, never in place of ours.
+"""The paper's tables with ours beside them: Table 1, the appendix table, and subset runs.
 
-Each row joins a `rethinking.paper` row with the run `<group>-<setting>` (table1-..., table2-...).
-Ours comes only from that run's results.json; a setting without one shows "not run" (or
-"not finished"), and its difference column stays empty. Numbers are accuracies in percent.
+A run fills a paper row by its recorded config (report.cells), whatever its directory is called.
+What fills "ours":
+- completed runs on the whole training set; runs that differ in seed alone pool (mean, and
+  min-max over seeds when there are two or more);
+- a run that differs in anything else (batch size, epochs, --stop_when_fit, learning rate,
+  precision, ...) is its own line under the paper's row, labelled with what differs;
+- "ours - paper" only for runs at the paper's schedule (the model's defaults);
+- runs with --train_size never fill a paper row: they go to the "reduced" table with their n.
+A row without a run says "not run" ("not finished" while one is under way), never the paper's
+number. Numbers are accuracies in percent.
 """
 from __future__ import annotations
 
-from typing import Dict, List, Mapping, Optional
+from typing import Callable, Dict, List, Mapping, Optional, Sequence
 
 from rethinking import paper
-from rethinking.report.runs import Run
+from rethinking.report import cells
+from rethinking.report import markdown as md
+from rethinking.report.runs import Run, Unfinished, pooled, ran_on
 
-NOT_RUN = "not run"
-NOT_FINISHED = "not finished"
-NOT_MEASURED = "not measured"
+SUBSET_NOTE = ("Runs on a subset of the training set (--train_size) are not here: see "
+               "reduced.md.")
 
 
 def cell_json(cell: paper.Cell) -> dict:
   return {"value": cell.value, "confirmed": cell.confirmed, "text": str(cell)}
 
 
-def difference(ours: Optional[float], theirs: paper.Cell) -> Optional[float]:
-  """ours - paper in percentage points; None when either is missing."""
+def difference(ours: Optional[dict], theirs: paper.Cell) -> Optional[float]:
+  """ours (pooled mean) - paper in percentage points; None when either is missing."""
   if ours is None or theirs.value is None:
     return None
-  return round(ours - theirs.value, 4)
+  return round(ours["mean"] - theirs.value, 4)
 
 
-def _fmt(x: Optional[float], missing: str = "-") -> str:
-  return missing if x is None else f"{x:.2f}"
+def basic_metrics(group: Sequence[Run]) -> dict:
+  return {"train": md.pooled([r.accuracy("train") for r in group]),
+          "test": md.pooled([r.accuracy("test") for r in group]),
+          "test_best": md.pooled([r.best_test_accuracy() for r in group])}
 
 
-def _signed(x: Optional[float]) -> str:
-  return "-" if x is None else f"{x:+.2f}"
-
-
-def _yes(flag: bool) -> str:
-  return "yes" if flag else "no"
-
-
-def ours_json(run: Optional[Run]) -> Optional[dict]:
-  """What a run measured and on what; None when there is no run."""
-  if run is None:
+def _status_text(group: Sequence[Run]) -> Optional[str]:
+  run = group[0]
+  if run.completed:
     return None
-  r = run.results
-  data = r.get("data") or {}
-  return {
-      "run": run.name,
-      "status": run.status,
-      "train": run.accuracy("train"),
-      "test": run.accuracy("test"),
-      "test_best": run.best_test_accuracy(),
-      "train_size": data.get("train_size"),
-      "epochs_run": run.epochs_run,
-      "steps": run.final.get("step"),
-      "steps_to_fit": r.get("steps_to_fit"),
-      "epochs_to_fit": r.get("epochs_to_fit"),
-      "device": r.get("device"),
-      "precision": r.get("precision"),
-      "data_fingerprint": data.get("fingerprint"),
-      "corruption_fingerprint": (r.get("corruption") or {}).get("fingerprint"),
-      "fraction_labels_changed": (r.get("corruption") or {}).get("fraction_labels_changed"),
-      "wall_seconds": r.get("wall_seconds"),
-      "ran_on": run.ran_on(),
-  }
+  if run.status == "diverged":
+    return f"diverged at step {run.results.diverged_at_step}"
+  return f"{md.NOT_FINISHED} ({run.status} at step {run.results.step})"
 
 
-def _missing(name: str, unfinished: Mapping[str, str]) -> str:
-  return NOT_FINISHED if name in unfinished else NOT_RUN
+def entries(group_runs: Sequence[Run], metrics: Callable[[Sequence[Run]], dict]) -> List[dict]:
+  """Pooled lines for the runs of one paper row: paper schedule first, completed first."""
+  out = []
+  by_status: Dict[str, List[Run]] = {}
+  for run in group_runs:
+    by_status.setdefault(run.status, []).append(run)
+  for status_runs in by_status.values():
+    for group in pooled(status_runs):
+      config = group[0].config
+      out.append({
+          "variant": cells.variant_label(config),
+          "paper_schedule": cells.at_paper_schedule(config),
+          "status": group[0].status,
+          "status_text": _status_text(group),
+          "runs": [r.path for r in group],
+          "metrics": metrics(group) if group[0].completed else None,
+          "steps_to_fit": md.pooled([r.results.steps_to_fit for r in group]),
+          "ran_on": ran_on(group)})
+  return sorted(out, key=lambda e: (not e["paper_schedule"], e["status"] != "completed",
+                                    e["variant"]))
+
+
+def _unfinished_for(table: str, setting: str, unfinished: Mapping[str, Unfinished]) -> List[str]:
+  out = []
+  for path, u in sorted(unfinished.items()):
+    cell = cells.paper_cell(u.config) if u.config else None
+    if cell and (cell.table, cell.setting) == (table, setting) and not cells.train_size(
+        u.config):
+      out.append(path)
+  return out
+
+
+def rows_for(table: str, settings: Sequence[str], runs: Mapping[str, Run],
+             unfinished: Mapping[str, Unfinished],
+             metrics: Callable[[Sequence[Run]], dict] = basic_metrics) -> Dict[str, dict]:
+  """setting -> {"entries": pooled lines of full-data runs, "missing": text or None,
+  "unfinished": paths} for one table."""
+  matched: Dict[str, List[Run]] = {s: [] for s in settings}
+  for run in runs.values():
+    cell = cells.paper_cell(run.config)
+    if cell and cell.table == table and run.full_data and cell.setting in matched:
+      matched[cell.setting].append(run)
+  out = {}
+  for setting in settings:
+    lines = entries(matched[setting], metrics)
+    pending = _unfinished_for(table, setting, unfinished)
+    has_paper = any(e["paper_schedule"] and e["status"] == "completed" for e in lines)
+    out[setting] = {"entries": lines, "unfinished": pending,
+                    "missing": None if has_paper else (md.NOT_FINISHED if pending
+                                                       else md.NOT_RUN)}
+  return out
 
 
 # ---- Table 1 ---------------------------------------------------------------------------------
-def table1(runs: Mapping[str, Run], unfinished: Mapping[str, str] = None) -> List[dict]:
-  """One dict per paper row: paper, ours (None when not run) and ours - paper."""
-  unfinished = unfinished or {}
+def table1(runs: Mapping[str, Run], unfinished: Mapping[str, Unfinished]) -> List[dict]:
+  found = rows_for("table1", [r.setting for r in paper.TABLE1], runs, unfinished)
   rows = []
   for row in paper.TABLE1:
-    name = f"table1-{row.setting}"
-    run = runs.get(name)
-    ours = ours_json(run)
-    rows.append({
-        "setting": row.setting, "run_name": name, "model": row.model, "params": row.params,
-        "random_crop": row.random_crop, "weight_decay": row.weight_decay,
-        "random_labels": row.random_labels,
-        "paper": {"train": cell_json(row.train), "test": cell_json(row.test)},
-        "ours": ours,
-        "ours_missing": None if run else _missing(name, unfinished),
-        "difference": {"train": difference(ours and ours["train"], row.train),
-                       "test": difference(ours and ours["test"], row.test)},
-    })
+    f = found[row.setting]
+    for e in f["entries"]:
+      m = e["metrics"] or {}
+      e["difference"] = {
+          "train": difference(m.get("train"), row.train) if e["paper_schedule"] else None,
+          "test": difference(m.get("test"), row.test) if e["paper_schedule"] else None}
+    rows.append({"setting": row.setting, "model": row.model, "params": row.params,
+                 "random_crop": row.random_crop, "weight_decay": row.weight_decay,
+                 "random_labels": row.random_labels,
+                 "paper": {"train": cell_json(row.train), "test": cell_json(row.test)},
+                 "ours": f["entries"], "ours_missing": f["missing"],
+                 "unfinished": f["unfinished"]})
   return rows
 
 
 TABLE1_HEADER = ("setting", "model", "params", "random crop", "weight decay", "paper train",
-                 "paper test", "ours train", "ours test", "ours − paper train",
-                 "ours − paper test", "ours ran on")
+                 "paper test", "ours: schedule", "ours train", "ours test",
+                 "ours − paper train", "ours − paper test", "ours ran on")
 
 
-def table1_markdown(rows: List[dict], logdir: str = "") -> str:
+def paper_row_lines(row: dict, fixed: List[str], paper_cells: List[str],
+           ours_cells: Callable[[dict], List[str]], width: int) -> List[List[str]]:
+  """A paper row's Markdown lines: the paper's schedule first ("not run" when it has no
+  completed run), then one line per other variant."""
+  lines = []
+  if row["ours_missing"]:
+    schedule = "paper schedule" if row["ours_missing"] in (md.NOT_RUN, md.NOT_FINISHED) else "-"
+    lines.append(fixed + paper_cells + [schedule]
+                 + [row["ours_missing"]] * 2 + ["-"] * (width - 2))
+  for e in row["ours"]:
+    if e["status_text"]:
+      ours = [e["status_text"]] * 2 + ["-"] * (width - 3) + [e["ran_on"]]
+    else:
+      ours = ours_cells(e)
+    lines.append(fixed + paper_cells + [e["variant"]] + ours)
+  return lines
+
+
+def table1_markdown(rows: List[dict], sources: str) -> str:
   lines = ["# Table 1: CIFAR-10, train / test accuracy (%)", "",
            f"Paper: {paper.CITATION}  ",
-           f"Ours: the run directories `table1-<setting>` in `{logdir}`; a setting without a "
-           f"run shows \"{NOT_RUN}\". Train accuracy is over the whole (corrupted) training set "
-           f"without augmentation, in inference mode.", ""]
-  lines += _markdown_table(TABLE1_HEADER, [_table1_cells(r) for r in rows])
-  return "\n".join(lines) + "\n"
+           f"Ours: every completed full-data run under {sources} whose recorded configuration "
+           f"matches the row (whatever its directory is called). \"paper schedule\": the "
+           f"model's defaults; other lines say what differs, and only paper-schedule lines "
+           f"fill \"ours − paper\". Runs differing in seed alone are pooled: mean "
+           f"(min-max, seeds). A row without a run says \"{md.NOT_RUN}\". Train accuracy is "
+           f"over the whole (corrupted) training set without augmentation, in inference mode. "
+           f"{SUBSET_NOTE}", ""]
+
+  def ours(e):
+    m = e["metrics"]
+    return [md.pooled_text(m["train"]), md.pooled_text(m["test"]),
+            md.signed(e["difference"]["train"]), md.signed(e["difference"]["test"]),
+            e["ran_on"]]
+
+  body = []
+  for r in rows:
+    model = r["model"] + (" (fitting random labels)" if r["random_labels"] else "")
+    fixed = [r["setting"], model, f"{r['params']:,}", md.yes(r["random_crop"]),
+             md.yes(r["weight_decay"])]
+    paper_cells = [r["paper"]["train"]["text"], r["paper"]["test"]["text"]]
+    body += paper_row_lines(r, fixed, paper_cells, ours, 5)
+  return "\n".join(lines + md.table(TABLE1_HEADER, body)) + "\n"
 
 
-def _table1_cells(r: dict) -> List[str]:
-  model = r["model"] + (" (fitting random labels)" if r["random_labels"] else "")
-  paper_cells = [r["paper"]["train"]["text"], r["paper"]["test"]["text"]]
-  if r["ours"] is None:
-    ours = [r["ours_missing"], r["ours_missing"], "-", "-", "-"]
-  else:
-    o = r["ours"]
-    ours = [_fmt(o["train"]), _fmt(o["test"]), _signed(r["difference"]["train"]),
-            _signed(r["difference"]["test"]), o["ran_on"]]
-  return [r["run_name"], model, f"{r['params']:,}", _yes(r["random_crop"]),
-          _yes(r["weight_decay"]), *paper_cells, *ours]
-
-
-# ---- Table 2 ---------------------------------------------------------------------------------
-def table2(runs: Mapping[str, Run], unfinished: Mapping[str, str] = None) -> List[dict]:
-  """One dict per paper row of Table 2 (ImageNet, Inception V3). Ours: top-1 only (the trainer
-  records no top-5 accuracy)."""
-  unfinished = unfinished or {}
+# ---- the appendix table ------------------------------------------------------------------------
+def appendix(runs: Mapping[str, Run], unfinished: Mapping[str, Unfinished]) -> List[dict]:
+  found = rows_for("appendix", [r.setting for r in paper.APPENDIX if r.setting], runs,
+                   unfinished)
   rows = []
-  for row in paper.TABLE2:
-    name = f"table2-{row.setting}"
-    run = runs.get(name)
-    ours = ours_json(run)
-    if ours is not None:
-      ours["top5_train"] = ours["top5_test"] = None  # not measured
-    rows.append({
-        "setting": row.setting, "run_name": name, "augmentation": row.augmentation,
-        "dropout": row.dropout, "weight_decay": row.weight_decay,
-        "random_labels": row.random_labels,
-        "paper": {"top1_train": cell_json(row.top1_train),
-                  "top5_train": cell_json(row.top5_train),
-                  "top1_test": cell_json(row.top1_test),
-                  "top1_test_best": cell_json(row.top1_test_best),
-                  "top5_test": cell_json(row.top5_test)},
-        "ours": ours,
-        "ours_missing": None if run else _missing(name, unfinished),
-        "difference": {"top1_train": difference(ours and ours["train"], row.top1_train),
-                       "top1_test": difference(ours and ours["test"], row.top1_test)},
-    })
+  for row in paper.APPENDIX:
+    f = found.get(row.setting) or {"entries": [], "unfinished": [],
+                                   "missing": "no such augmentation in our trainer"}
+    for e in f["entries"]:
+      m = e["metrics"] or {}
+      e["difference"] = {"train": difference(m.get("train"), row.train)
+                                  if e["paper_schedule"] else None}
+    rows.append({"setting": row.setting or "-", "model": row.model,
+                 "regularizer": row.regularizer, "paper": {"train": cell_json(row.train)},
+                 "ours": f["entries"], "ours_missing": f["missing"],
+                 "unfinished": f["unfinished"]})
   return rows
 
 
-TABLE2_HEADER = ("setting", "labels", "data aug", "dropout", "weight decay",
-                 "paper top-1 train", "paper top-5 train", "paper top-1 test [best]",
-                 "paper top-5 test", "ours top-1 train", "ours top-1 test [best]",
-                 "ours top-5 train / test", "ours − paper top-1 train",
-                 "ours − paper top-1 test", "ours ran on")
+APPENDIX_HEADER = ("setting", "model", "regularizer", "paper train", "ours: schedule",
+                   "ours train", "ours test", "ours − paper train", "ours ran on")
 
 
-def table2_markdown(rows: List[dict], logdir: str = "") -> str:
-  lines = ["# Table 2: ImageNet, Inception V3, accuracy (%)", "",
-           f"Paper: {paper.CITATION} [best ...]: the best test accuracy along training (the "
-           f"paper's parenthesised numbers; ours: over our evaluations).  ",
-           f"Ours: the run directories `table2-<setting>` in `{logdir}`; a setting without a "
-           f"run shows \"{NOT_RUN}\". Our trainer records top-1 accuracy only.", ""]
-  body = [_table2_cells(r) for r in rows]
-  reference = ["(reference)", "AlexNet, ILSVRC 2012 winner", "", "", "", "", "", "",
-               str(paper.ALEXNET_ILSVRC2012_TOP5), "-", "-", "-", "-", "-", "reference row"]
-  body.insert(4, reference)
-  lines += _markdown_table(TABLE2_HEADER, body)
-  return "\n".join(lines) + "\n"
+def appendix_markdown(rows: List[dict], sources: str) -> str:
+  lines = ["# Appendix: fitting random labels with explicit regularization (train accuracy, %)",
+           "", f"Paper: {paper.CITATION} These cells come from secondary sources and are "
+           f"marked (unconfirmed); \"fails to converge\" is also in the paper's text.  ",
+           f"Ours: completed full-data random-label runs under {sources} with weight decay or "
+           f"random crops (flagfiles in flags/appendix/), matched by configuration as in "
+           f"Table 1. {SUBSET_NOTE}", ""]
+
+  def ours(e):
+    m = e["metrics"]
+    return [md.pooled_text(m["train"]), md.pooled_text(m["test"]),
+            md.signed(e["difference"]["train"]), e["ran_on"]]
+
+  body = []
+  for r in rows:
+    body += paper_row_lines(r, [r["setting"], r["model"], r["regularizer"]],
+                   [r["paper"]["train"]["text"]], ours, 4)
+  return "\n".join(lines + md.table(APPENDIX_HEADER, body)) + "\n"
 
 
-def _table2_cells(r: dict) -> List[str]:
-  p = r["paper"]
-  test = p["top1_test"]["text"]
-  if p["top1_test_best"]["value"] is not None:
-    test += f" [best {p['top1_test_best']['text']}]"
-  paper_cells = [p["top1_train"]["text"], p["top5_train"]["text"], test, p["top5_test"]["text"]]
-  if r["ours"] is None:
-    ours = [r["ours_missing"]] * 3 + ["-", "-", "-"]
-  else:
-    o = r["ours"]
-    best = f" [best {_fmt(o['test_best'])}]" if o["test_best"] is not None else ""
-    ours = [_fmt(o["train"]), _fmt(o["test"]) + best, NOT_MEASURED,
-            _signed(r["difference"]["top1_train"]), _signed(r["difference"]["top1_test"]),
-            o["ran_on"]]
-  labels = "random" if r["random_labels"] else "true"
-  return [r["run_name"], labels, _yes(r["augmentation"]), _yes(r["dropout"]),
-          _yes(r["weight_decay"]), *paper_cells, *ours]
+# ---- runs on a subset of the training set -----------------------------------------------------
+def reduced(runs: Mapping[str, Run]) -> List[dict]:
+  """Completed --train_size runs that match a paper cell, pooled like the paper rows."""
+  matched: Dict[tuple, List[Run]] = {}
+  for run in runs.values():
+    cell = cells.paper_cell(run.config)
+    if cell and not run.full_data:
+      matched.setdefault((cell.table, cell.setting, cell.label), []).append(run)
+  order = {t: i for i, t in enumerate(("table1", "appendix", "table2"))}
+  out = []
+  for (table, setting, label), group_runs in sorted(matched.items(),
+                                                    key=lambda kv: (order[kv[0][0]], kv[0])):
+    for e in entries(group_runs, basic_metrics):
+      out.append({"table": table, "setting": setting, "label": label,
+                  "train_size": group_runs[0].train_size, **e})
+  return out
 
 
-# ---- helpers ---------------------------------------------------------------------------------
-def _markdown_table(header, rows) -> List[str]:
-  def line(cells):
-    return "| " + " | ".join(str(c).replace("|", "/") for c in cells) + " |"
-  return [line(header), line(["---"] * len(header)), *[line(r) for r in rows]]
+REDUCED_HEADER = ("table", "setting", "paper cell", "n", "ours: schedule", "train", "test",
+                  "steps to fit", "ran on")
 
 
-def parse_markdown_table(text: str) -> List[Dict[str, str]]:
-  """The rows of the first Markdown table in `text` as dicts keyed by the header (for tests and
-  scripts that read the report back)."""
-  lines = [l for l in text.splitlines() if l.startswith("|")]
-  if len(lines) < 2:
-    return []
-  split = lambda l: [c.strip() for c in l.strip().strip("|").split("|")]  # noqa: E731
-  header = split(lines[0])
-  return [dict(zip(header, split(l))) for l in lines[2:]]
+def reduced_markdown(rows: List[dict], sources: str) -> str:
+  lines = ["# Runs on a subset of the training set (%)", "",
+           f"Completed runs under {sources} trained with --train_size=n, matched to the paper's "
+           f"cell by configuration. They never fill a paper row (the paper trains on all "
+           f"50,000 images); the paper's numbers are in table1.md and appendix.md.", ""]
+  body = []
+  for r in rows:
+    m = r["metrics"] or {}
+    status = r["status_text"]
+    body.append([r["table"], r["setting"], r["label"], r["train_size"], r["variant"],
+                 status or md.pooled_text(m.get("train")),
+                 status or md.pooled_text(m.get("test")),
+                 md.pooled_text(r["steps_to_fit"], missing="not fit", fmt="{:.0f}"), r["ran_on"]])
+  if not body:
+    body.append(["-", "-", "no subset runs", "-", "-", "-", "-", "-", "-"])
+  return "\n".join(lines + md.table(REDUCED_HEADER, body)) + "\n"

@@ -1,0 +1,215 @@
+"""Which cell of the paper a run's configuration belongs to, and how its schedule differs.
+
+TensorFlow-free. Every function takes a config dict as results.json records it ("config":
+data, corruption, model, train). A run belongs to a paper setting by what it trained -- dataset,
+model, corruption and its probability, random crop, weight decay, dropout -- never by its
+directory name. `labels` with p = 1 is random labels and p = 0 true labels (their corruption
+fingerprints are identical); old results.json that recorded p = 0 for `random_labels` are read
+as p = 1 (rundir.normalized_config).
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import List, Optional, Union
+
+from rethinking import defaults
+from rethinking import paper
+from rethinking import rundir
+
+PIXEL_CONDITIONS = ("shuffled_pixels", "random_pixels", "gaussian")
+# Figure 1a's five data conditions, in the paper's legend order.
+FIG1A_CONDITIONS = ("true_labels", "random_labels", "shuffled_pixels", "random_pixels",
+                    "gaussian")
+PAPER_PRECISION = "float32"
+
+
+# ---- what a config trained ---------------------------------------------------------------------
+def _section(config: dict, name: str) -> dict:
+  return dict((config or {}).get(name) or {})
+
+
+def dataset(config: dict) -> str:
+  return _section(config, "data").get("name", "cifar10")
+
+
+def model_name(config: dict) -> str:
+  return _section(config, "model").get("name", "?")
+
+
+def train_size(config: dict) -> int:
+  """The --train_size of the run: 0 means the whole training split."""
+  return int(_section(config, "data").get("train_size") or 0)
+
+
+def weight_decay(config: dict) -> float:
+  return float(_section(config, "model").get("weight_decay") or 0.0)
+
+
+def dropout(config: dict) -> float:
+  return float(_section(config, "model").get("dropout") or 0.0)
+
+
+def random_crop(config: dict) -> bool:
+  return bool(_section(config, "train").get("augment"))
+
+
+def regularized(config: dict) -> bool:
+  """Any explicit regularization: weight decay, random crops or dropout."""
+  return weight_decay(config) > 0 or random_crop(config) or dropout(config) > 0
+
+
+def label_prob(config: dict) -> Optional[float]:
+  """The probability that a training label was redrawn (0 true labels, 1 random labels), or
+  None for the pixel corruptions."""
+  corruption = rundir.normalized_config(config or {})["corruption"]
+  kind = corruption.get("kind", "true")
+  if kind in PIXEL_CONDITIONS:
+    return None
+  return 0.0 if kind == "true" else float(corruption.get("prob", 0.0))
+
+
+def condition(config: dict) -> str:
+  """true_labels, random_labels, labels (0 < p < 1), or the pixel corruption's name."""
+  p = label_prob(config)
+  if p is None:
+    return _section(config, "corruption").get("kind", "?")
+  return "true_labels" if p == 0.0 else "random_labels" if p == 1.0 else "labels"
+
+
+# ---- the paper's schedule ----------------------------------------------------------------------
+def _close(a, b) -> bool:
+  return a is not None and b is not None and math.isclose(float(a), float(b), rel_tol=1e-6)
+
+
+def schedule_deviations(config: dict) -> List[str]:
+  """How the run's schedule differs from the paper's for its model (rethinking.defaults): batch
+  size, epochs, step limit, stop when fit, learning rate, its decay, momentum, precision. Empty
+  when the run trained at the paper's schedule."""
+  train, want = _section(config, "train"), defaults.defaults_for(model_name(config))
+  out = []
+  if train.get("batch_size", want["batch_size"]) != want["batch_size"]:
+    out.append(f"batch {train['batch_size']}")
+  if train.get("epochs", want["epochs"]) != want["epochs"]:
+    out.append(f"{train['epochs']} epochs")
+  if train.get("max_steps"):
+    out.append(f"at most {train['max_steps']} steps")
+  if train.get("stop_when_fit"):
+    out.append("stop when fit")
+  for key, words in (("learning_rate", "lr"), ("lr_decay", "lr decay"),
+                     ("momentum", "momentum")):
+    if key in train and not _close(train[key], want[key]):
+      out.append(f"{words} {train[key]:g}")
+  if train.get("precision", PAPER_PRECISION) != PAPER_PRECISION:
+    out.append(train["precision"])
+  return out
+
+
+def at_paper_schedule(config: dict) -> bool:
+  return not schedule_deviations(config)
+
+
+def variant_words(config: dict) -> List[str]:
+  """What, beyond the paper cell, tells this run's setting apart: the schedule's deviations,
+  the coefficients the paper does not state, a non-default pixel unit."""
+  words = schedule_deviations(config)
+  if weight_decay(config):
+    words.append(f"wd {weight_decay(config):g}")
+  if dropout(config):
+    words.append(f"dropout {dropout(config):g}")
+  unit = _section(config, "corruption").get("pixel_unit", "pixel")
+  if condition(config) in ("shuffled_pixels", "random_pixels") and unit != "pixel":
+    words.append(f"{unit}-wise permutation")
+  return words
+
+
+def variant_label(config: dict) -> str:
+  """'paper schedule' or the list of differences, e.g. 'batch 128, 60 epochs, stop when fit'."""
+  words = schedule_deviations(config)
+  extra = [w for w in variant_words(config) if w not in words]
+  return ", ".join((words or ["paper schedule"]) + extra)
+
+
+def schedule_key(config: dict) -> tuple:
+  """Runs with equal keys trained the same way on the same data (corruption, model and seed
+  aside): the lines of Figures 1b/1c and 2b."""
+  return (dataset(config), train_size(config), tuple(variant_words(config)))
+
+
+def setting_key(config: dict) -> tuple:
+  """Runs with equal keys differ in seed (or execution details such as XLA) alone: they pool."""
+  return (model_name(config), condition(config), label_prob(config), random_crop(config),
+          *schedule_key(config))
+
+
+# ---- the paper's cells -------------------------------------------------------------------------
+@dataclasses.dataclass(frozen=True)
+class PaperCell:
+  """A row of Table 1, Table 2 or the appendix table that a config belongs to."""
+  table: str  # "table1" | "table2" | "appendix"
+  setting: str  # the row's key in rethinking.paper (its flagfile's name)
+  label: str  # e.g. "MLP 1x512, random labels"
+  row: Union[paper.Table1Row, paper.Table2Row, paper.AppendixRow]
+
+
+def _table1_label(row: paper.Table1Row) -> str:
+  words = ["random labels" if row.random_labels else "true labels"]
+  words += ["random crop"] * row.random_crop + ["weight decay"] * row.weight_decay
+  return ", ".join([row.model, *words])
+
+
+def _table2_label(row: paper.Table2Row) -> str:
+  words = ["random labels" if row.random_labels else "true labels"]
+  words += (["data aug"] * row.augmentation + ["dropout"] * row.dropout
+            + ["weight decay"] * row.weight_decay)
+  return ", ".join(["Inception V3", *words])
+
+
+def paper_cell(config: dict) -> Optional[PaperCell]:
+  """The paper's row for this configuration, or None (e.g. 0 < p < 1, a pixel corruption,
+  dropout on CIFAR-10, MNIST)."""
+  cond, model = condition(config), model_name(config)
+  if cond not in ("true_labels", "random_labels"):
+    return None
+  random_labels, crop, wd = cond == "random_labels", random_crop(config), weight_decay(config) > 0
+  if dataset(config) == "imagenet2012" and model == "inception_v3":
+    for row in paper.TABLE2:
+      if (row.random_labels, row.augmentation, row.dropout, row.weight_decay) == (
+          random_labels, crop, dropout(config) > 0, wd):
+        return PaperCell("table2", row.setting, _table2_label(row), row)
+    return None
+  if dataset(config) != "cifar10" or dropout(config) > 0:
+    return None
+  for row in paper.TABLE1:
+    if (paper.REGISTRY_NAMES[row.model] == model and row.random_labels == random_labels
+        and (random_labels or (row.random_crop, row.weight_decay) == (crop, wd))
+        and not (random_labels and (crop or wd))):
+      return PaperCell("table1", row.setting, _table1_label(row), row)
+  for row in paper.APPENDIX:
+    if (random_labels and row.setting and paper.REGISTRY_NAMES[row.model] == model
+        and (row.random_crop, row.weight_decay) == (crop, wd)):
+      return PaperCell("appendix", row.setting,
+                       f"{row.model}, random labels, {row.regularizer}", row)
+  return None
+
+
+def paper_numbers_line(config: dict) -> Optional[str]:
+  """One line with the paper's numbers for this configuration, e.g.
+  'paper (Table 1, MLP 1x512, random labels): train 99.34 / test 10.61'; None when no cell of
+  the paper matches. A --train_size run is told that the paper trained on the whole split."""
+  cell = paper_cell(config)
+  if cell is None:
+    return None
+  row = cell.row
+  if cell.table == "table1":
+    where, numbers = "Table 1", f"train {row.train} / test {row.test}"
+  elif cell.table == "table2":
+    where = "Table 2"
+    numbers = (f"top-1 train {row.top1_train} / top-1 test {row.top1_test} / "
+               f"top-5 test {row.top5_test}")
+  else:
+    where, numbers = "appendix", f"train {row.train}"
+  line = f"paper ({where}, {cell.label}): {numbers}"
+  if train_size(config):
+    line += f" (on the whole training set; this run trained on {train_size(config)})"
+  return line

@@ -1,0 +1,80 @@
+"""Figure 2b: train and test accuracy vs thousands of steps, Inception with and without batch
+norm on CIFAR-10 (true labels, no explicit regularization), found by config. Both models are
+drawn at one schedule (relative to each model's own defaults: without batch norm the default
+learning rate is 0.01), preferring a schedule that has both, then full data."""
+from __future__ import annotations
+
+from typing import Dict, List, Mapping
+
+import numpy as np
+
+from rethinking import paper
+from rethinking.report import cells
+from rethinking.report import markdown as md
+from rethinking.report import plotting
+from rethinking.report.runs import Run, ran_on
+
+MODELS = ("inception_small", "inception_small_nobn")
+
+
+def candidates(runs: Mapping[str, Run]) -> Dict[tuple, Dict[str, List[Run]]]:
+  out: Dict[tuple, Dict[str, List[Run]]] = {}
+  for run in runs.values():
+    c = run.config
+    if (cells.model_name(c) in MODELS and cells.dataset(c) == "cifar10"
+        and cells.condition(c) == "true_labels" and not cells.regularized(c)):
+      key = (cells.schedule_key(c), run.short_device)
+      out.setdefault(key, {}).setdefault(cells.model_name(c), []).append(run)
+  return out
+
+
+def figure2b(runs: Mapping[str, Run], path: str) -> dict:
+  fig, ax = plotting.new_figure("Figure 2b: Inception on CIFAR-10, with and without batch norm")
+  groups = candidates(runs)
+  drawn, chosen = [], {}
+  if groups:
+    chosen = max(groups.values(), key=lambda g: (
+        len(g), next(iter(g.values()))[0].full_data,
+        sum(r.results.step or 0 for rs in g.values() for r in rs)))
+  for model in MODELS:
+    pool = sorted(chosen.get(model, []), key=lambda r: (not r.completed, r.seed or 0, r.path))
+    run = pool[0] if pool else None
+    history = [h for h in (run.history if run else []) if h.get("train_accuracy") is not None]
+    if not history:
+      continue
+    label = plotting.model_label(model)
+    x = np.array([h["step"] for h in history]) / 1000.0
+    line = ax.plot(x, [h["train_accuracy"] for h in history], "-", label=f"{label}, train")[0]
+    tested = [h for h in history if h.get("test_accuracy") is not None]  # --test_every
+    ax.plot(np.array([h["step"] for h in tested]) / 1000.0,
+            [h["test_accuracy"] for h in tested], "--", color=line.get_color(),
+            label=f"{label}, test")
+    drawn.append({"model": model, "run": run.path, "status": run.status,
+                  "final_train_accuracy": run.accuracy("train"),
+                  "final_test_accuracy": run.accuracy("test"),
+                  "best_test_accuracy": run.best_test_accuracy(),
+                  "steps": run.results.step, "ran_on": ran_on([run])})
+  ax.set_xlabel("thousand steps")
+  ax.set_ylabel("accuracy")
+  ax.set_ylim(0, 1.02)
+  if drawn:
+    first = next(iter(chosen.values()))
+    ax.legend(fontsize=8, title=plotting.group_label(first, with_model=False),
+              title_fontsize=7)
+  else:
+    plotting.note_in_axes(ax, ["No runs: Inception (small) with or without batch norm on "
+                               "CIFAR-10, true labels, no regularization."])
+  plotting.save(fig, path)
+  return {"path": path, "curves": drawn, "note": None if drawn else "no runs"}
+
+
+def markdown(figure: dict) -> List[str]:
+  out = ["## Figure 2b", "", f"Paper: {paper.FIGURE_CLAIMS['fig2b']}.", ""]
+  if not figure["curves"]:
+    return out + ["No runs: the figure carries a note instead of curves.", ""]
+  out += md.table(("model", "final train acc (%)", "final test acc (%)", "best test acc (%)",
+                   "steps", "run", "ran on"),
+                  [(plotting.model_label(c["model"]), md.number(c["final_train_accuracy"]),
+                    md.number(c["final_test_accuracy"]), md.number(c["best_test_accuracy"]),
+                    c["steps"], c["run"], c["ran_on"]) for c in figure["curves"]])
+  return out + [""]

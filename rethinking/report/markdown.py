@@ -1,0 +1,62 @@
+"""Markdown for the report: the one table helper, number formats, and reading a table back."""
+from __future__ import annotations
+
+from typing import Dict, List, Optional, Sequence
+
+NOT_RUN = "not run"
+NOT_FINISHED = "not finished"
+NOT_MEASURED = "not measured"
+
+
+def table(header: Sequence, rows: Sequence[Sequence]) -> List[str]:
+  """A Markdown table's lines; '|' inside a cell becomes '/'."""
+  def line(cells):
+    return "| " + " | ".join(str(c).replace("|", "/") for c in cells) + " |"
+  return [line(header), line(["---"] * len(header)), *[line(r) for r in rows]]
+
+
+def parse_table(text: str) -> List[Dict[str, str]]:
+  """The rows of the first Markdown table in `text` as dicts keyed by the header (for tests and
+  scripts that read the report back)."""
+  lines = []
+  for line in text.splitlines():
+    if line.startswith("|"):
+      lines.append(line)
+    elif lines:
+      break
+  if len(lines) < 2:
+    return []
+  split = lambda l: [c.strip() for c in l.strip().strip("|").split("|")]  # noqa: E731
+  header = split(lines[0])
+  return [dict(zip(header, split(l))) for l in lines[2:]]
+
+
+def number(x: Optional[float], fmt: str = "{:.2f}", missing: str = "-") -> str:
+  return missing if x is None else fmt.format(x)
+
+
+def signed(x: Optional[float]) -> str:
+  return "-" if x is None else f"{x:+.2f}"
+
+
+def yes(flag: bool) -> str:
+  return "yes" if flag else "no"
+
+
+def pooled(values: Sequence[Optional[float]]) -> Optional[dict]:
+  """Mean, min, max and count of the values that exist (None when none do)."""
+  present = [v for v in values if v is not None]
+  if not present:
+    return None
+  return {"mean": sum(present) / len(present), "min": min(present), "max": max(present),
+          "n": len(present)}
+
+
+def pooled_text(stats: Optional[dict], missing: str = "-", fmt: str = "{:.2f}") -> str:
+  """'99.41' for one run; '99.41 (99.38-99.44, 2 seeds)' for several."""
+  if stats is None:
+    return missing
+  text = fmt.format(stats["mean"])
+  if stats["n"] > 1:
+    text += f" ({fmt.format(stats['min'])}-{fmt.format(stats['max'])}, {stats['n']} seeds)"
+  return text

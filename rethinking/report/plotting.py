@@ -1,0 +1,58 @@
+"""What every figure shares: the canvas, a legible note inside the axes, names and legends."""
+from __future__ import annotations
+
+import textwrap
+from typing import Sequence
+
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+from rethinking.report.runs import Run
+from rethinking.report import cells
+
+MODEL_LABELS = {"inception_small": "Inception", "inception_small_nobn": "Inception w/o BatchNorm",
+                "alexnet_small": "AlexNet", "mlp_1x512": "MLP 1x512", "mlp_3x512": "MLP 3x512",
+                "inception_v3": "Inception V3"}
+NOTE_WIDTH = 58  # characters per line: fits the axes of a 6.4-inch figure at 8.5 points
+NOTE_LINES = 14
+
+
+def new_figure(title: str):
+  fig = Figure(figsize=(6.4, 4.8), dpi=100)
+  FigureCanvasAgg(fig)
+  ax = fig.add_subplot(1, 1, 1)
+  ax.set_title(title, fontsize=11)
+  ax.grid(True, alpha=0.3)
+  return fig, ax
+
+
+def note_in_axes(ax, lines: Sequence[str]) -> None:
+  """A note wrapped to the axes' width and clipped to them (never over the title or labels)."""
+  wrapped = []
+  for line in lines:
+    wrapped += textwrap.wrap(line, NOTE_WIDTH) or [""]
+  if len(wrapped) > NOTE_LINES:
+    wrapped = wrapped[:NOTE_LINES - 1] + ["... (the rest in figures.md)"]
+  ax.text(0.5, 0.5, "\n".join(wrapped), ha="center", va="center", transform=ax.transAxes,
+          fontsize=8.5, color="dimgray", clip_on=True,
+          bbox=dict(boxstyle="round", facecolor="white", edgecolor="lightgray"))
+
+
+def save(fig, path: str) -> None:
+  fig.tight_layout()
+  fig.savefig(path)
+
+
+def model_label(model: str) -> str:
+  return MODEL_LABELS.get(model, model)
+
+
+def group_label(runs: Sequence[Run], with_model: bool = True) -> str:
+  """E.g. 'MLP 1x512 (n=50000, batch 128, 60 epochs, stop when fit, CPU)'."""
+  run = runs[0]
+  words = [f"n={run.train_size}", cells.variant_label(run.config), run.short_device]
+  seeds = sorted({r.seed for r in runs if r.seed is not None})
+  if len(seeds) > 1:
+    words.append(f"{len(seeds)} seeds")
+  inner = ", ".join(words)
+  return f"{model_label(run.model)} ({inner})" if with_model else inner
