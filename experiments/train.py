@@ -4,7 +4,7 @@
   python experiments/train.py --flagfile=flags/table1/inception_crop_wd.flags
   python experiments/train.py --model=inception_small --corruption=random_labels --train_size=2000
 
-Defaults are the paper's for the chosen model (rethinking/training/defaults.py); with no flags
+Defaults are the paper's for the chosen model (rethinking/defaults.py); with no flags
 the headline experiment runs: MLP 1x512 fitting random labels on CIFAR-10. Results land in
 <logdir>/<run_name>/ (TensorBoard events, checkpoints, results.json). A run started again with
 the same command resumes where it stopped.
@@ -39,7 +39,7 @@ _EPOCHS = flags.DEFINE_integer("epochs", None, "Epochs (default: 100 for every m
 _MAX_STEPS = flags.DEFINE_integer("max_steps", 0, "Stop after this many steps; 0 = no limit.")
 _BATCH_SIZE = flags.DEFINE_integer(
     "batch_size", None, "Batch size (default: 64 for the MLPs, 128 for the conv nets; see "
-    "rethinking/training/defaults.py).")
+    "rethinking/defaults.py).")
 _LEARNING_RATE = flags.DEFINE_float(
     "learning_rate", None, "Initial learning rate (default: 0.1 inception_small, 0.01 "
     "inception_small_nobn (it diverges at 0.1), alexnet_small and the MLPs, 0.045 "
@@ -73,7 +73,7 @@ _VERBOSE = flags.DEFINE_bool(
 
 def build_config() -> tuple[config_lib.RunConfig, bool]:
   """RunConfig from the flags, with the model's paper defaults for unset optimiser flags."""
-  from rethinking.training import defaults  # pylint: disable=import-outside-toplevel
+  from rethinking import defaults  # pylint: disable=import-outside-toplevel
   d = defaults.defaults_for(_MODEL.value)
   pick = lambda flag, key: flag.value if flag.value is not None else d[key]  # noqa: E731
   prob_given = _CORRUPT_PROB.value is not None
@@ -153,10 +153,7 @@ def main(argv):
 
 def paper_line(config: dict):
   """The paper's numbers for the matching cell, or None (rethinking.report.cells)."""
-  try:
-    from rethinking.report import cells  # pylint: disable=import-outside-toplevel
-  except ImportError:
-    return None
+  from rethinking.report import cells  # pylint: disable=import-outside-toplevel
   return cells.paper_numbers_line(config)
 
 

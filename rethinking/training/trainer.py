@@ -26,6 +26,7 @@ from rethinking import host
 from rethinking import rundir
 from rethinking.data import pipeline as pipeline_lib
 from rethinking.training import progress as progress_lib
+from rethinking.training import records
 from rethinking.training import sources
 from rethinking.training import state as state_lib
 from rethinking.training import steps as steps_lib
@@ -167,7 +168,8 @@ class Trainer:
           session = self.setup()
           state = session.checkpoints.restore(session.reset_to_initial)
           trained = True
-          self._write_hparams(session)
+          records.write_hparams(session.writer, self.cfg, session.source.summary.train_size,
+                                trial_id=os.path.basename(self.run_dir))
           return self._train(session, state)
         finally:
           keras.mixed_precision.set_global_policy(policy)
@@ -223,7 +225,7 @@ class Trainer:
     data_line = f"{summary.name} n={summary.train_size:,}"
     progress = progress_lib.Progress(total_steps=session.total_steps, steps_per_epoch=spe,
                                      start_step=step, say=self._say)
-    progress.banner(run_dir=self.run_dir, setting=describe_setting(self.cfg),
+    progress.banner(run_dir=self.run_dir, setting=records.describe_setting(self.cfg),
                     data=f"{data_line} (test {summary.test_size:,})",
                     device=host.describe_device(), precision=train.precision,
                     batch_size=train.batch_size, resumed_from=step or None)
@@ -312,7 +314,7 @@ class Trainer:
     if fit and state.steps_to_fit is None:
       state.steps_to_fit, state.epochs_to_fit = step, step / spe
     with session.writer.as_default(step=step):
-      for key, text in EVAL_SCALARS.items():
+      for key, text in records.EVAL_SCALARS.items():
         if record[key] is not None:
           tf.summary.scalar(f"eval/{key}", record[key], description=text)
       if record["running_train_accuracy"] is not None:
@@ -329,56 +331,17 @@ class Trainer:
               diverged_at: Optional[int], step: int) -> rundir.Results:
     final = dict(state.last_evaluation or {})
     if status == "completed" and (final.get("step") != step or final.get("test_accuracy") is None):
-      final = {"step": step, "epoch": step / session.steps_per_epoch, **{
-          k: v for k, v in self.evaluate().items() if not k.endswith("_correct")}}
-    keep = ("step", "train_accuracy", "train_loss", "test_accuracy", "test_loss",
-            "train_top5_accuracy", "test_top5_accuracy")
-    final = {k: final[k] for k in keep if k in final}
+      final = {"step": step, **self.evaluate()}
     if status == "completed":
       session.model.save(os.path.join(self.run_dir, rundir.MODEL))
-    cfg, summary = self.cfg, session.source.summary
-    results = rundir.Results(
-        config=cfg.to_dict(), status=status, final=final, run_dir=self.run_dir, step=step,
-        diverged_at_step=diverged_at,
-        stop_signal=self.stop.signal_name if status == "stopped" else None,
-        steps_to_fit=state.steps_to_fit, epochs_to_fit=state.epochs_to_fit,
-        steps_per_epoch=session.steps_per_epoch,
-        corruption={"kind": cfg.corruption.kind, "prob": cfg.corruption.label_prob,
-                    "fraction_labels_changed": summary.fraction_labels_changed,
-                    "fingerprint": summary.corruption_fingerprint,
-                    "pixel_unit": cfg.corruption.pixel_unit},
-        data={"name": summary.name, "train_size": summary.train_size,
-              "test_size": summary.test_size, "fingerprint": summary.fingerprint,
-              "train_evaluated": summary.train_evaluated},
-        device=host.describe_device(), strategy=cfg.train.strategy,
-        replicas=session.strategy.num_replicas_in_sync, precision=cfg.train.precision,
-        jit=cfg.train.jit, wall_seconds=state.wall_seconds, train_seconds=state.train_seconds,
-        examples_per_second=state.train_images / max(state.train_seconds, 1e-9),
-        peak_memory_bytes=host.peak_memory_bytes(), history=state.history,
-        versions=host.versions())
+    results = records.results(
+        self.cfg, session.source.summary, state, final=final, status=status, step=step,
+        diverged_at=diverged_at, stop_signal=self.stop.signal_name,
+        steps_per_epoch=session.steps_per_epoch, run_dir=self.run_dir,
+        replicas=session.strategy.num_replicas_in_sync)
     results.write(self.run_dir)
     session.writer.flush()
     return results
-
-  def _write_hparams(self, session: Session) -> None:
-    from tensorboard.plugins.hparams import api as hp  # pylint: disable=import-outside-toplevel
-    cfg = self.cfg
-    values = {"model": cfg.model.name, "corruption": cfg.corruption.kind,
-              "corrupt_prob": cfg.corruption.label_prob, "dataset": cfg.data.name,
-              "train_size": session.source.summary.train_size, "augment": cfg.train.augment,
-              "weight_decay": cfg.model.weight_decay, "dropout": cfg.model.dropout,
-              "learning_rate": cfg.train.learning_rate, "lr_decay": cfg.train.lr_decay,
-              "batch_size": cfg.train.batch_size, "seed": cfg.train.seed,
-              "precision": cfg.train.precision}
-    metrics = [hp.Metric(f"eval/{key}", display_name=key, description=text)
-               for key, text in EVAL_SCALARS.items()]
-    metrics.append(hp.Metric("fit/steps_to_fit", display_name="steps_to_fit",
-                             description="first step at which the training set was fit"))
-    with session.writer.as_default():
-      # The config lists model and corruption first: the columns an ablation is read by.
-      hp.hparams_config(hparams=[hp.HParam(name) for name in values], metrics=metrics)
-      hp.hparams(values, trial_id=os.path.basename(self.run_dir))
-
 
 @dataclasses.dataclass
 class _Sums:
@@ -395,28 +358,6 @@ class _Sums:
   @property
   def mean_loss(self) -> float:
     return self.loss / max(self.steps, 1)
-
-
-EVAL_SCALARS = {
-    "train_accuracy": "accuracy on the whole (corrupted) training set, inference mode, no "
-                      "augmentation",
-    "train_loss": "mean cross-entropy on the whole (corrupted) training set, inference mode",
-    "test_accuracy": "accuracy on the clean test set",
-    "test_loss": "mean cross-entropy on the clean test set",
-}
-
-
-def describe_setting(cfg: config_lib.RunConfig) -> str:
-  """One line: model, corruption, regularizers, optimizer schedule."""
-  corruption = cfg.corruption.kind + (f" p={cfg.corruption.prob:g}"
-                                      if cfg.corruption.kind == "labels" else "")
-  extras = [name for name, on in (("random crop", cfg.train.augment),
-                                  (f"weight decay {cfg.model.weight_decay:g}",
-                                   cfg.model.weight_decay),
-                                  (f"dropout {cfg.model.dropout:g}", cfg.model.dropout)) if on]
-  return (f"{cfg.model.name}, {corruption}{', ' + ', '.join(extras) if extras else ''}; SGD lr "
-          f"{cfg.train.learning_rate:g} x{cfg.train.lr_decay:g}/epoch, momentum "
-          f"{cfg.train.momentum:g}, seed {cfg.train.seed}")
 
 
 def train(cfg: config_lib.RunConfig,
