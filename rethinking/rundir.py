@@ -92,9 +92,24 @@ def normalized_config(config: dict) -> dict:
   return {**config, "corruption": corruption}
 
 
+def with_defaults(config: dict) -> dict:
+  """A config dict with the fields it lacks (added to config.py after it was written) set to
+  their defaults, so a run started before a new field existed still resumes."""
+  from rethinking import config as config_lib  # pylint: disable=import-outside-toplevel
+  defaults = config_lib.RunConfig().to_dict()
+  out = dict(config)
+  for key, value in defaults.items():
+    if isinstance(value, dict):
+      out[key] = {**value, **(config.get(key) or {})}
+    else:
+      out.setdefault(key, value)
+  return out
+
+
 def setting_differences(saved: dict, current: dict) -> List[str]:
   """Config entries ("section.field") that differ beyond RESUMABLE_CHANGES."""
-  saved, current = normalized_config(saved), normalized_config(current)
+  saved = normalized_config(with_defaults(saved))
+  current = normalized_config(with_defaults(current))
   out = []
   for key in sorted(set(saved) | set(current)):
     a, b = saved.get(key), current.get(key)

@@ -93,6 +93,7 @@ def test_missing_dataset_is_one_line_exit_2(tmp_path):
   assert proc.returncode == 2
   lines = [l for l in proc.stderr.splitlines() if l.startswith("error:")]
   assert len(lines) == 1 and str(tmp_path / "empty") in lines[0] and "--data_dir" in lines[0]
+  assert not (tmp_path / "runs").exists()  # refused before training: nothing left behind
 
 
 # ---- kills and resumes ------------------------------------------------------------------------

@@ -220,3 +220,18 @@ def test_a_run_directory_of_another_setting_is_refused(tmp_path):
       **{**cfg.train.__dict__, "learning_rate": 0.5})})
   with pytest.raises(trainer.FingerprintMismatchError, match="learning_rate"):
     _train(other)
+
+
+def test_rerunning_with_fewer_epochs_leaves_the_longer_runs_results(tmp_path):
+  cfg = _config(tmp_path, epochs=2)
+  _, first = _train(cfg)
+  shorter = config_lib.RunConfig(**{**cfg.__dict__, "train": config_lib.TrainConfig(
+      **{**cfg.train.__dict__, "epochs": 1})})
+  calls = []
+  _, again = _train(shorter, after_call=lambda t, s: calls.append(s))
+  assert calls == [] and again == first  # epochs still 2, metrics of the 2-epoch run
+
+
+def test_random_labels_record_probability_one_in_config_and_corruption(tmp_path):
+  _, results = _train(_config(tmp_path, epochs=1))
+  assert results["config"]["corruption"]["prob"] == 1.0 == results["corruption"]["prob"]

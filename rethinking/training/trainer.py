@@ -155,7 +155,7 @@ class Trainer:
 
   # ---- the run -----------------------------------------------------------------------------
   def run(self) -> rundir.Results:
-    created = not os.path.isdir(self.run_dir)
+    created = _first_missing_directory(self.run_dir)
     os.makedirs(self.run_dir, exist_ok=True)
     trained = False
     try:
@@ -174,9 +174,9 @@ class Trainer:
         finally:
           keras.mixed_precision.set_global_policy(policy)
     finally:
-      if created and not trained and os.path.isdir(self.run_dir) and not [
+      if created and not trained and not [
           f for f in os.listdir(self.run_dir) if not f.startswith("events.out")]:
-        shutil.rmtree(self.run_dir, ignore_errors=True)  # refused before training: no trace
+        shutil.rmtree(created, ignore_errors=True)  # refused before training: no trace
 
   def _previous_results(self) -> Optional[rundir.Results]:
     """A completed run of exactly this config is returned as it is, not trained again."""
@@ -193,6 +193,14 @@ class Trainer:
         previous.config) == rundir.normalized_config(self.cfg.to_dict()):
       self._print(f"{self.run_dir} already completed; not training again")
       return previous
+    train = self.cfg.train
+    if previous.step and previous.steps_per_epoch:
+      wanted = train.epochs * previous.steps_per_epoch
+      wanted = min(wanted, train.max_steps) if train.max_steps else wanted
+      if previous.step >= wanted:  # fewer epochs than already trained: keep what is recorded
+        self._print(f"{self.run_dir} already trained to step {previous.step:,} (>= the "
+                    f"{wanted:,} steps asked); results.json left as it is")
+        return previous
     return None
 
   def _print(self, text: str) -> None:
@@ -342,6 +350,14 @@ class Trainer:
     results.write(self.run_dir)
     session.writer.flush()
     return results
+
+def _first_missing_directory(path: str) -> Optional[str]:
+  """The outermost directory of `path` that does not exist yet (what makedirs will create)."""
+  path, missing = os.path.abspath(path), None
+  while not os.path.isdir(path):
+    missing, path = path, os.path.dirname(path)
+  return missing
+
 
 @dataclasses.dataclass
 class _Sums:
