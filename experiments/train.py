@@ -22,7 +22,7 @@ from experiments import cli  # noqa: E402  pylint: disable=wrong-import-position
 from rethinking import config as config_lib  # noqa: E402
 from rethinking import validation  # noqa: E402
 
-_DATASET = flags.DEFINE_string("dataset", "cifar10", f"One of {config_lib.DATASETS}.")
+_DATASET = flags.DEFINE_enum("dataset", "cifar10", config_lib.DATASETS, "Dataset (tfds name).")
 _DATA_DIR = flags.DEFINE_string("data_dir", None, "tfds data dir (default: $TFDS_DATA_DIR).")
 _MODEL = flags.DEFINE_string("model", "mlp_1x512",
                              f"One of {', '.join(config_lib.MODEL_NAMES)}.")
@@ -30,36 +30,43 @@ _CORRUPTION = flags.DEFINE_string("corruption", "random_labels",
                                   f"One of {config_lib.CORRUPTIONS}.")
 _CORRUPT_PROB = flags.DEFINE_float("corrupt_prob", None,
                                    "Label corruption probability (--corruption=labels only).")
-_PIXEL_UNIT = flags.DEFINE_string(
-    "pixel_unit", "pixel", "Pixel permutations move whole pixels ('pixel') or single values "
+_PIXEL_UNIT = flags.DEFINE_enum(
+    "pixel_unit", "pixel", config_lib.PIXEL_UNITS, "Pixel permutations move whole pixels ('pixel') or single values "
     "('value'); the paper does not say.")
 _SEED = flags.DEFINE_integer("seed", 0, "Seed of corruption, initialisation, order, augmentation.")
-_TRAIN_SIZE = flags.DEFINE_integer("train_size", 0, "Use the first N training examples; 0 = all.")
-_EPOCHS = flags.DEFINE_integer("epochs", None, "Epochs (default: 100 for every model).")
-_MAX_STEPS = flags.DEFINE_integer("max_steps", 0, "Stop after this many steps; 0 = no limit.")
+_TRAIN_SIZE = flags.DEFINE_integer("train_size", 0, "Use the first N training examples; 0 = all.",
+                                   lower_bound=0)
+_EPOCHS = flags.DEFINE_integer("epochs", None, "Epochs (default: 100 for every model).",
+                               lower_bound=1)
+_MAX_STEPS = flags.DEFINE_integer("max_steps", 0, "Stop after this many steps; 0 = no limit.",
+                                  lower_bound=0)
 _BATCH_SIZE = flags.DEFINE_integer(
     "batch_size", None, "Batch size (default: 64 for the MLPs, 128 for the conv nets; see "
-    "rethinking/defaults.py).")
+    "rethinking/defaults.py).", lower_bound=1)
 _LEARNING_RATE = flags.DEFINE_float(
     "learning_rate", None, "Initial learning rate (default: 0.1 inception_small, 0.01 "
     "inception_small_nobn (it diverges at 0.1), alexnet_small and the MLPs, 0.045 "
     "inception_v3).")
 _LR_DECAY = flags.DEFINE_float("lr_decay", None, "Learning-rate factor per epoch (default 0.95).")
 _MOMENTUM = flags.DEFINE_float("momentum", None, "SGD momentum (default 0.9).")
-_WEIGHT_DECAY = flags.DEFINE_float("weight_decay", 0.0, "L2 penalty on the kernels, in the loss.")
+_WEIGHT_DECAY = flags.DEFINE_float("weight_decay", 0.0, "L2 penalty on the kernels, in the loss.",
+                                   lower_bound=0.0)
 _AUGMENT = flags.DEFINE_bool("augment", False, "Random 28x28 crops (Table 1 'random crop').")
 _DROPOUT = flags.DEFINE_float("dropout", 0.0, "Dropout rate before the classifier.")
 _EVAL_EVERY = flags.DEFINE_integer("eval_every", 1, "Evaluate the whole train and test sets "
-                                   "every this many epochs.")
+                                   "every this many epochs.", lower_bound=1)
 _TEST_EVERY = flags.DEFINE_integer(
     "test_every", 1, "Evaluate the test set every this many epochs (at an evaluation); 0 = only "
-    "at the end. Saves time on small training sets, where the 10,000 test images dominate.")
+    "at the end. Saves time on small training sets, where the 10,000 test images dominate.",
+    lower_bound=0)
 _STOP_WHEN_FIT = flags.DEFINE_bool("stop_when_fit", False,
                                    "Stop once the whole training set is fit (100% accuracy).")
 _LOGDIR = flags.DEFINE_string("logdir", "runs", "Parent of run directories.")
 _RUN_NAME = flags.DEFINE_string("run_name", "", "Run directory name (default: from the setting).")
-_STRATEGY = flags.DEFINE_string("strategy", "default", f"One of {config_lib.STRATEGIES}.")
-_PRECISION = flags.DEFINE_string("precision", "float32", f"One of {config_lib.PRECISIONS}.")
+_STRATEGY = flags.DEFINE_enum("strategy", "default", config_lib.STRATEGIES,
+                              "tf.distribute strategy (multi_worker needs TF_CONFIG).")
+_PRECISION = flags.DEFINE_enum("precision", "float32", config_lib.PRECISIONS,
+                               "Keras mixed-precision policy.")
 _JIT = flags.DEFINE_bool("jit", False, "Compile the training step with XLA.")
 _DETERMINISTIC = flags.DEFINE_bool("deterministic", False, "Deterministic ops (bitwise resume).")
 _STEPS_PER_CALL = flags.DEFINE_integer(
