@@ -59,6 +59,11 @@ _TEST_EVERY = flags.DEFINE_integer(
     "test_every", 1, "Evaluate the test set every this many epochs (at an evaluation); 0 = only "
     "at the end. Saves time on small training sets, where the 10,000 test images dominate.",
     lower_bound=0)
+_SKIP_TRAIN_EVAL_BELOW = flags.DEFINE_float(
+    "skip_train_eval_below", 0.0, "Opt-in saving: skip the whole-training-set pass at an "
+    "evaluation while the running training accuracy since the last one is below this fraction "
+    "(0 = never; the last evaluation always runs). Not for --fit_threshold < 1 reports or "
+    "Figure 2b, which read every pass.", lower_bound=0.0, upper_bound=1.0)
 _STOP_WHEN_FIT = flags.DEFINE_bool("stop_when_fit", False,
                                    "Stop once the whole training set is fit (100% accuracy).")
 _LOGDIR = flags.DEFINE_string("logdir", "runs", "Parent of run directories.")
@@ -98,7 +103,8 @@ def build_config() -> tuple[config_lib.RunConfig, bool]:
           learning_rate=pick(_LEARNING_RATE, "learning_rate"),
           lr_decay=pick(_LR_DECAY, "lr_decay"), momentum=pick(_MOMENTUM, "momentum"),
           augment=_AUGMENT.value, eval_every=_EVAL_EVERY.value, test_every=_TEST_EVERY.value,
-          stop_when_fit=_STOP_WHEN_FIT.value, strategy=_STRATEGY.value,
+          stop_when_fit=_STOP_WHEN_FIT.value,
+          skip_train_eval_below=_SKIP_TRAIN_EVAL_BELOW.value, strategy=_STRATEGY.value,
           precision=_PRECISION.value, jit=_JIT.value, deterministic=_DETERMINISTIC.value,
           seed=_SEED.value, steps_per_call=_STEPS_PER_CALL.value),
       logdir=_LOGDIR.value, run_name=_RUN_NAME.value)

@@ -84,6 +84,10 @@ class TrainConfig:
   # whole-train-set evaluation (time to fit) still runs every eval_every epochs.
   test_every: int = 1
   stop_when_fit: bool = False
+  # Opt-in saving: skip the whole-training-set pass at an evaluation while the running training
+  # accuracy since the last one is below this (0 = never skip). Replayed on every committed
+  # history without moving a steps_to_fit: docs/measurements/cheap_evaluation/README.md.
+  skip_train_eval_below: float = 0.0
   strategy: str = "default"
   precision: str = "float32"
   jit: bool = False

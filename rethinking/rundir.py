@@ -35,7 +35,7 @@ GROUPS = ("table1", "table2", "fig1a", "fig1a_mlp", "fig1bc", "fig2b", "appendix
 RESUMABLE_CHANGES = frozenset({
     ("train", "epochs"), ("train", "max_steps"), ("train", "stop_when_fit"),
     ("train", "eval_every"), ("train", "test_every"), ("train", "steps_per_call"),
-    ("train", "jit"), ("train", "eval_batch_size"), ("data", "data_dir"), ("data", "download"),
+    ("train", "jit"), ("train", "eval_batch_size"), ("train", "skip_train_eval_below"), ("data", "data_dir"), ("data", "download"),
     ("logdir",), ("run_name",)})
 
 STATUSES = ("completed", "stopped", "diverged")

@@ -235,3 +235,11 @@ def test_rerunning_with_fewer_epochs_leaves_the_longer_runs_results(tmp_path):
 def test_random_labels_record_probability_one_in_config_and_corruption(tmp_path):
   _, results = _train(_config(tmp_path, epochs=1))
   assert results["config"]["corruption"]["prob"] == 1.0 == results["corruption"]["prob"]
+
+
+def test_skip_train_eval_below_skips_passes_but_never_the_last(tmp_path):
+  cfg = _config(tmp_path, epochs=3, skip_train_eval_below=1.01)  # every pass but the last
+  _, results = _train(cfg)
+  assert [h["train_accuracy"] is None for h in results["history"]] == [True, True, False]
+  assert all(h["test_accuracy"] is not None for h in results["history"])
+  assert results["final"]["train_accuracy"] is not None

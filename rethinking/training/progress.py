@@ -20,6 +20,10 @@ def _duration(seconds: float) -> str:
   return f"{hours}h{minutes:02d}m{seconds:02d}s" if hours else f"{minutes}m{seconds:02d}s"
 
 
+def _number(x: Optional[float]) -> str:
+  return "-" if x is None else f"{x:.4f}"
+
+
 def _percent(x: Optional[float]) -> str:
   return "-" if x is None else f"{100 * x:.2f}%"
 
@@ -108,11 +112,10 @@ class Progress:
 
   def evaluation(self, record: dict, evaluations_left: int, data: str) -> None:
     self._last_line = time.time()
-    running = record["running_train_loss"]
     self.say(f"{self._position(record['step'])} | running loss "
-             f"{'-' if running is None else f'{running:.4f}'} acc "
+             f"{_number(record['running_train_loss'])} acc "
              f"{_percent(record['running_train_accuracy'])} | whole train set acc {_percent(record['train_accuracy'])} loss "
-             f"{record['train_loss']:.4f} | test acc {_percent(record.get('test_accuracy'))} | "
+             f"{_number(record['train_loss'])} | test acc {_percent(record.get('test_accuracy'))} | "
              f"{self._times(record['step'], evaluations_left)} | {data}")
 
 

@@ -299,11 +299,17 @@ class Trainer:
     (record, fit), or (None, False) when a stop interrupted the evaluation."""
     train, spe = self.cfg.train, session.steps_per_epoch
     epoch = step // spe
-    metrics = self.evaluate(("train",))
+    running_accuracy = (since.correct / (since.steps * train.batch_size) if since.steps
+                        else None)
+    last = step >= session.total_steps
+    if (not last and running_accuracy is not None
+        and running_accuracy < train.skip_train_eval_below):
+      metrics = {"train_accuracy": None, "train_loss": None, "train_correct": -1}
+    else:
+      metrics = self.evaluate(("train",))
     if self.stop.requested.is_set():
       return None, False  # interrupted: partial sums, discarded
     fit = metrics["train_correct"] == session.source.summary.train_evaluated
-    last = step >= session.total_steps
     if last or (fit and train.stop_when_fit) or (train.test_every and epoch % train.test_every == 0):
       metrics.update(self.evaluate(("test",)))
       if self.stop.requested.is_set():
@@ -313,8 +319,7 @@ class Trainer:
     record = {"step": step, "epoch": step / spe,
               # None when no step ran since the last evaluation (one delayed by a stop).
               "running_train_loss": since.mean_loss if since.steps else None,
-              "running_train_accuracy": (since.correct / (since.steps * train.batch_size)
-                                         if since.steps else None),
+              "running_train_accuracy": running_accuracy,
               # The rate the optimizer applied at this record's last step.
               "learning_rate": float(session.schedule(step - 1)),
               **{k: v for k, v in metrics.items() if not k.endswith("_correct")}}
