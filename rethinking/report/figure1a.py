@@ -95,15 +95,14 @@ def figure1a(runs: Mapping[str, Run], path: str, model: str = "inception_small")
                   "ran_on": ran_on([run]), "other_runs": [r.path for r in pool[1:]]})
   ax.set_xlabel("thousand steps")
   ax.set_ylabel("average loss")
+  title = ""
   if drawn:
     ax.set_ylim(bottom=0)
-    ax.legend(fontsize=8, title=plotting.group_label([chosen[drawn[0]["condition"]][0]],
-                                                     with_model=False), title_fontsize=7)
-  else:
-    plotting.note_in_axes(ax, [f"No runs of {name} on CIFAR-10 without regularization with "
-                               f"true labels, random labels, shuffled pixels, random pixels "
-                               f"or gaussian inputs."])
-  plotting.save(fig, path)
+    title = plotting.group_label([chosen[drawn[0]["condition"]][0]], with_model=False)
+  plotting.finish(fig, ax, path, drawn, [
+      f"No runs of {name} on CIFAR-10 without regularization with true labels, random labels, "
+      f"shuffled pixels, random pixels or gaussian inputs."], fontsize=8, title=title,
+                  title_fontsize=7)
   return {"path": path, "model": model, "curves": drawn, "not_drawn": others,
           "note": None if drawn else "no runs"}
 

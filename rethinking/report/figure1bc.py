@@ -94,24 +94,35 @@ def lines(runs: Mapping[str, Run], fit_threshold: float = 1.0) -> List[dict]:
   return out
 
 
+NO_RUNS = ("No runs: Inception, AlexNet or MLP 1x512 on CIFAR-10 without regularization, at "
+           "label corruption p.")
+
+
 def _by_p(points: List[dict], field: str) -> tuple:
   ps = sorted({q["p"] for q in points if q[field] is not None})
   return ps, [_mean(q[field] for q in points if q["p"] == p) for p in ps]
+
+
+def _curves(ax, groups: List[dict], field: str, bound_field: str = ""):
+  """Draws each group's mean `field` against p; yields (group, its matplotlib line). Groups
+  with one corruption level say nothing about a trend (figures.md lists them) and are left
+  out, as are groups with nothing to draw (no value and no lower bound)."""
+  for g in groups:
+    if len({q["p"] for q in g["points"]}) < 2:
+      continue
+    xs, ys = _by_p(g["points"], field)
+    if not xs and not (bound_field and any(q[bound_field] is not None for q in g["points"])):
+      continue
+    yield g, ax.plot(xs, ys, "o-", label=g["label"])[0]
 
 
 def figure1b(runs: Mapping[str, Run], path: str, fit_threshold: float = 1.0) -> dict:
   fig, ax = plotting.new_figure("Figure 1b: time to overfit vs label corruption")
   groups = lines(runs, fit_threshold)
   drawn = 0
-  for g in groups:
-    if len({q["p"] for q in g["points"]}) < 2:
-      continue  # one corruption level says nothing about growth (listed in figures.md)
-    xs, ys = _by_p(g["points"], "relative_time_to_fit")
-    bounds = [q for q in g["points"] if q["relative_lower_bound"] is not None]
-    if not xs and not bounds:
-      continue
-    line = ax.plot(xs, ys, "o-", label=g["label"])[0]
+  for g, line in _curves(ax, groups, "relative_time_to_fit", "relative_lower_bound"):
     drawn += 1
+    bounds = [q for q in g["points"] if q["relative_lower_bound"] is not None]
     if bounds:
       ax.plot([q["p"] for q in bounds], [q["relative_lower_bound"] for q in bounds], "^",
               color=line.get_color(), markerfacecolor="none",
@@ -121,12 +132,7 @@ def figure1b(runs: Mapping[str, Run], path: str, fit_threshold: float = 1.0) -> 
                 f"relative to true labels)")
   ax.set_xlim(-0.05, 1.05)
   notes = [g["note"] for g in groups if g["note"]]
-  if drawn:
-    ax.legend(fontsize=6.5)
-  else:
-    plotting.note_in_axes(ax, notes or ["No runs: Inception, AlexNet or MLP 1x512 on CIFAR-10 "
-                                        "without regularization, at label corruption p."])
-  plotting.save(fig, path)
+  plotting.finish(fig, ax, path, drawn, notes or [NO_RUNS], fontsize=6.5)
   return {"path": path, "fit_threshold": fit_threshold, "lines": groups, "notes": notes,
           "note": None if drawn else "no runs"}
 
@@ -135,13 +141,7 @@ def figure1c(runs: Mapping[str, Run], path: str, fit_threshold: float = 1.0) -> 
   fig, ax = plotting.new_figure("Figure 1c: test error vs label corruption")
   groups = lines(runs, fit_threshold)
   drawn = 0
-  for g in groups:
-    if len({q["p"] for q in g["points"]}) < 2:
-      continue
-    xs, ys = _by_p(g["points"], "test_error")
-    if not xs:
-      continue
-    line = ax.plot(xs, ys, "o-", label=g["label"])[0]
+  for g, line in _curves(ax, groups, "test_error"):
     unfit = [q for q in g["points"] if q["test_error"] is not None
              and not q["steps_to_threshold"]]
     if unfit:
@@ -155,12 +155,7 @@ def figure1c(runs: Mapping[str, Run], path: str, fit_threshold: float = 1.0) -> 
   ax.set_ylabel("test error")
   ax.set_xlim(-0.05, 1.05)
   ax.set_ylim(0, 1)
-  if drawn:
-    ax.legend(fontsize=6.5, loc="lower right")
-  else:
-    plotting.note_in_axes(ax, ["No runs: Inception, AlexNet or MLP 1x512 on CIFAR-10 without "
-                               "regularization, at label corruption p."])
-  plotting.save(fig, path)
+  plotting.finish(fig, ax, path, drawn, [NO_RUNS], fontsize=6.5, loc="lower right")
   return {"path": path, "lines": groups, "note": None if drawn else "no runs"}
 
 

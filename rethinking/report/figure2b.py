@@ -57,14 +57,10 @@ def figure2b(runs: Mapping[str, Run], path: str) -> dict:
   ax.set_xlabel("thousand steps")
   ax.set_ylabel("accuracy")
   ax.set_ylim(0, 1.02)
-  if drawn:
-    first = next(iter(chosen.values()))
-    ax.legend(fontsize=8, title=plotting.group_label(first, with_model=False),
-              title_fontsize=7)
-  else:
-    plotting.note_in_axes(ax, ["No runs: Inception (small) with or without batch norm on "
-                               "CIFAR-10, true labels, no regularization."])
-  plotting.save(fig, path)
+  title = plotting.group_label(next(iter(chosen.values())), with_model=False) if drawn else ""
+  plotting.finish(fig, ax, path, drawn, ["No runs: Inception (small) with or without batch "
+                                         "norm on CIFAR-10, true labels, no regularization."],
+                  fontsize=8, title=title, title_fontsize=7)
   return {"path": path, "curves": drawn, "note": None if drawn else "no runs"}
 
 

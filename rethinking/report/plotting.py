@@ -43,6 +43,15 @@ def save(fig, path: str) -> None:
   fig.savefig(path)
 
 
+def finish(fig, ax, path: str, drawn, no_runs: Sequence[str], **legend) -> None:
+  """A legend when something was drawn, else the note inside the axes; then save."""
+  if drawn:
+    ax.legend(**legend)
+  else:
+    note_in_axes(ax, no_runs)
+  save(fig, path)
+
+
 def model_label(model: str) -> str:
   return MODEL_LABELS.get(model, model)
 
