@@ -36,12 +36,12 @@ def fit_words(threshold: float) -> str:
 
 def _point(run: Run, fit_threshold: float) -> dict:
   reached = steps_to_reach(run, fit_threshold)
-  spe = run.results.steps_per_epoch
+  epoch_steps = run.results.steps_per_epoch
   test = run.accuracy("test")
   return {"run": run.path, "p": cells.label_prob(run.config), "seed": run.seed,
           "status": run.status, "steps_to_fit": run.results.steps_to_fit,
           "fit_threshold": fit_threshold, "steps_to_threshold": reached,
-          "epochs_to_threshold": reached / spe if reached and spe else None,
+          "epochs_to_threshold": reached / epoch_steps if reached and epoch_steps else None,
           "steps": run.results.step, "train_accuracy": run.accuracy("train"),
           "best_train_accuracy": run.best_train_accuracy(),
           "test_error": None if test is None else 1.0 - test / 100.0,

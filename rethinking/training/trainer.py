@@ -215,23 +215,23 @@ class Trainer:
           max(1, min(MAX_STEPS_PER_CALL, CALL_SECONDS / max(seconds_per_step, 1e-9))))
       if seconds_per_step is None:
         per_call = min(per_call, 10)  # the first call also traces: keep it short
-    spe = session.steps_per_epoch
-    return min(per_call, spe - step % spe, session.total_steps - step)
+    epoch_steps = session.steps_per_epoch
+    return min(per_call, epoch_steps - step % epoch_steps, session.total_steps - step)
 
   def _evaluation_due(self, step: int, session: Session) -> bool:
-    spe, every = session.steps_per_epoch, max(self.cfg.train.eval_every, 1)
-    return step >= session.total_steps or (step % spe == 0 and (step // spe) % every == 0)
+    epoch_steps, every = session.steps_per_epoch, max(self.cfg.train.eval_every, 1)
+    return step >= session.total_steps or (step % epoch_steps == 0 and (step // epoch_steps) % every == 0)
 
   def _evaluations_left(self, step: int, session: Session) -> int:
-    spe, every = session.steps_per_epoch, max(self.cfg.train.eval_every, 1)
-    return max(0, -(-session.total_steps // spe) // every - (step // spe) // every)
+    epoch_steps, every = session.steps_per_epoch, max(self.cfg.train.eval_every, 1)
+    return max(0, -(-session.total_steps // epoch_steps) // every - (step // epoch_steps) // every)
 
   def _train(self, session: Session, state: state_lib.RunState) -> rundir.Results:
-    train, spe = self.cfg.train, session.steps_per_epoch
+    train, epoch_steps = self.cfg.train, session.steps_per_epoch
     step = int(session.step.numpy())
     summary = session.source.summary
     data_line = f"{summary.name} n={summary.train_size:,}"
-    progress = progress_lib.Progress(total_steps=session.total_steps, steps_per_epoch=spe,
+    progress = progress_lib.Progress(total_steps=session.total_steps, steps_per_epoch=epoch_steps,
                                      start_step=step, say=self._say)
     progress.banner(run_dir=self.run_dir, setting=records.describe_setting(self.cfg),
                     data=f"{data_line} (test {summary.test_size:,})",
@@ -297,8 +297,8 @@ class Trainer:
                            since: "_Sums"):
     """Evaluates at `step`, appends the record to the history and TensorBoard; returns
     (record, fit), or (None, False) when a stop interrupted the evaluation."""
-    train, spe = self.cfg.train, session.steps_per_epoch
-    epoch = step // spe
+    train, epoch_steps = self.cfg.train, session.steps_per_epoch
+    epoch = step // epoch_steps
     running_accuracy = (since.correct / (since.steps * train.batch_size) if since.steps
                         else None)
     last = step >= session.total_steps
@@ -316,7 +316,7 @@ class Trainer:
         return None, False
     else:  # test set skipped at this evaluation (--test_every)
       metrics.update(test_accuracy=None, test_loss=None)
-    record = {"step": step, "epoch": step / spe,
+    record = {"step": step, "epoch": step / epoch_steps,
               # None when no step ran since the last evaluation (one delayed by a stop).
               "running_train_loss": since.mean_loss if since.steps else None,
               "running_train_accuracy": running_accuracy,
@@ -325,7 +325,7 @@ class Trainer:
               **{k: v for k, v in metrics.items() if not k.endswith("_correct")}}
     state.history.append(record)
     if fit and state.steps_to_fit is None:
-      state.steps_to_fit, state.epochs_to_fit = step, step / spe
+      state.steps_to_fit, state.epochs_to_fit = step, step / epoch_steps
     with session.writer.as_default(step=step):
       for key, text in records.EVAL_SCALARS.items():
         if record[key] is not None:
