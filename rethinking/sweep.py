@@ -1,11 +1,17 @@
 """Sweeps: many flagfiles -> many runs of experiments/train.py, one subprocess each.
 
 A *setting* is one flagfile `flags/<group>/<name>.flags`; its run directory is
-`<logdir>/<group>-<name>/`, so that the report can join it with `rethinking.paper` by name.
-A sweep expands setting specs (group names or globs) into a sorted list, keeps one shard of it
-(setting i goes to shard i % num_shards), skips settings whose results.json says "completed",
-and runs the rest as subprocesses, `parallel` at a time. A broken run is simply started again:
-train.py resumes from its newest checkpoint. One failing run never stops the others.
+`<logdir>/<group>-<name>/` (`rundir.setting_run_name`), so that the report can join it with
+`rethinking.paper` by name. A sweep expands setting specs (group names or globs) into a sorted
+list, keeps one shard of it (setting i goes to shard i % num_shards), skips settings whose
+results.json says "completed", and runs the rest as subprocesses, `parallel` at a time (or
+`children_per_gpu` on each of `gpus`). A broken run is simply started again: train.py resumes
+from its newest checkpoint. One failing run never stops the others.
+
+What a run ended as is read from the results.json it wrote, whatever its exit status (the
+trainer exits 143 after a SIGTERM with status "stopped"); a run that wrote none failed.
+A deadline, SIGTERM or Ctrl-C stops the sweep the same way: every child gets SIGTERM (it
+checkpoints and writes status "stopped"), then SIGKILL after a grace period.
 
 No TensorFlow here: a sweep starts in a fraction of a second and its children own the devices.
 """
@@ -13,20 +19,21 @@ from __future__ import annotations
 
 import dataclasses
 import glob
-import json
 import os
+import re
 import signal
 import subprocess
 import sys
 import time
 from typing import Callable, Dict, List, Mapping, Optional, Sequence
 
+from rethinking import rundir
+
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FLAGS_DIR = os.path.join(REPO_ROOT, "flags")
-GROUPS = ("table1", "table2", "fig1a", "fig1bc", "fig2b")
-RESULTS = "results.json"
-LOG_NAME = "train.log"  # a run's stdout and stderr, appended, inside its run directory
+GROUPS = rundir.GROUPS
 DEFAULT_TRAIN_COMMAND = (sys.executable, os.path.join(REPO_ROOT, "experiments", "train.py"))
+DEFAULT_GRACE_SECONDS = 120.0  # a trainer stops after its current compiled call, then checkpoints
 
 
 @dataclasses.dataclass(frozen=True, order=True)
@@ -44,7 +51,8 @@ def setting_for(flagfile: str) -> Setting:
   name = os.path.basename(path)
   if name.endswith(".flags"):
     name = name[:-len(".flags")]
-  return Setting(run_name=f"{group}-{name}", group=group, name=name, flagfile=path)
+  return Setting(run_name=rundir.setting_run_name(group, name), group=group, name=name,
+                 flagfile=path)
 
 
 class SettingsError(ValueError):
@@ -97,18 +105,24 @@ def run_dir(logdir: str, setting: Setting) -> str:
   return os.path.join(logdir, setting.run_name)
 
 
-def read_status(logdir: str, setting: Setting) -> Optional[str]:
-  """The status in the run's results.json ("completed", "stopped", "diverged"), else None."""
-  path = os.path.join(run_dir(logdir, setting), RESULTS)
-  try:
-    with open(path) as f:
-      return json.load(f).get("status")
-  except (OSError, ValueError, AttributeError):
-    return None
-
-
 def is_completed(logdir: str, setting: Setting) -> bool:
-  return read_status(logdir, setting) == "completed"
+  return rundir.read_status(run_dir(logdir, setting)) == "completed"
+
+
+_DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)([smhd])")
+
+
+def parse_duration(text: str) -> float:
+  """"90m", "2h", "3600s", "1h30m" -> seconds (> 0). Raises ValueError otherwise."""
+  text = (text or "").strip().lower()
+  parts = _DURATION.findall(text)
+  if not text or "".join(n + u for n, u in parts) != text:
+    raise ValueError("must be a duration such as 90m, 2h, 1h30m or 3600s")
+  seconds = sum(float(n) * _DURATION_UNITS[u] for n, u in parts)
+  if seconds <= 0:
+    raise ValueError("must be a positive duration")
+  return seconds
 
 
 def override_args(overrides: Mapping[str, object]) -> List[str]:
@@ -133,17 +147,43 @@ def command_for(setting: Setting, logdir: str, overrides: Mapping[str, object] =
           f"--logdir={os.path.abspath(logdir)}", *override_args(overrides or {}), *extra]
 
 
+def gpu_environment(gpu: Optional[str], children_per_gpu: int = 1) -> Dict[str, str]:
+  """What a child's environment gains when it is given one GPU: only that GPU is visible, and
+  TensorFlow grows its memory on demand when other children share the GPU (by default it takes
+  nearly all of it, and the second child would fail to allocate)."""
+  if gpu is None:
+    return {}
+  env = {"CUDA_VISIBLE_DEVICES": gpu}
+  if children_per_gpu > 1:
+    env["TF_FORCE_GPU_ALLOW_GROWTH"] = "true"
+  return env
+
+
 @dataclasses.dataclass
 class Outcome:
   setting: Setting
-  status: str  # completed | skipped (completed) | failed (exit N) | stopped | diverged | ...
+  status: str  # completed | stopped | diverged (from results.json) | skipped (completed) |
+  #              failed (...) | killed (signal N) | not started
   seconds: float = 0.0
   returncode: Optional[int] = None
   log: Optional[str] = None
+  gpu: Optional[str] = None
 
   @property
   def ok(self) -> bool:
     return self.status in ("completed", "skipped (completed)")
+
+
+@dataclasses.dataclass
+class SweepResult:
+  """The outcomes, in the order of the settings, and why the sweep stopped early, if it did."""
+  outcomes: List[Outcome]
+  stopped_by: Optional[str] = None  # "deadline", "SIGTERM" or "SIGINT"
+  killed: List[str] = dataclasses.field(default_factory=list)  # run names SIGKILLed after grace
+
+  @property
+  def all_completed(self) -> bool:
+    return all(o.ok for o in self.outcomes)
 
 
 def _tail(path: str, lines: int = 3) -> str:
@@ -155,20 +195,85 @@ def _tail(path: str, lines: int = 3) -> str:
   return " | ".join(t for t in text if t)
 
 
+def _results_stamp(directory: str):
+  """Identifies the results.json present now (None if there is none): a file with another stamp
+  after the child exits was written by that child; the same stamp is a previous attempt's."""
+  try:
+    st = os.stat(os.path.join(directory, rundir.RESULTS))
+  except OSError:
+    return None
+  return (st.st_ino, st.st_mtime_ns, st.st_size)
+
+
+def outcome_status(directory: str, returncode: int, stamp_before) -> str:
+  """What a finished child ended as: the status in the results.json it wrote, whatever its exit
+  status; without a fresh results.json it failed (or was killed)."""
+  fresh = _results_stamp(directory) not in (None, stamp_before)
+  status = rundir.read_status(directory) if fresh else None
+  if status is not None:
+    return status
+  if returncode < 0:
+    return f"killed (signal {-returncode})"
+  written = "unreadable results.json" if fresh else "no results.json"
+  return f"failed (exit {returncode}, {written})" if returncode == 0 or fresh \
+      else f"failed (exit {returncode})"
+
+
+@dataclasses.dataclass
+class _Child:
+  setting: Setting
+  proc: subprocess.Popen
+  start: float
+  log_file: object
+  stamp: object
+  gpu: Optional[str]
+
+
+def _signal_group(proc: subprocess.Popen, sig: int) -> None:
+  """Signals the child's whole process group (a launcher script and its python alike), also
+  after the launcher itself has exited."""
+  try:
+    os.killpg(proc.pid, sig)
+  except (ProcessLookupError, PermissionError):
+    pass
+
+
+def _group_alive(proc: subprocess.Popen) -> bool:
+  """Whether the child or anything it started in its process group still runs."""
+  if proc.poll() is None:
+    return True
+  try:
+    os.killpg(proc.pid, 0)
+  except ProcessLookupError:
+    return False
+  except PermissionError:
+    return True
+  return True
+
+
 def run_sweep(settings: Sequence[Setting], logdir: str,
               overrides: Mapping[str, object] = None, extra: Sequence[str] = (),
               parallel: int = 1, train_command: Sequence[str] = DEFAULT_TRAIN_COMMAND,
-              skip_completed: bool = True,
-              echo: Callable[[str], None] = print, poll_seconds: float = 0.2) -> List[Outcome]:
-  """Runs each setting's train.py as a subprocess, `parallel` at a time, in sorted order.
+              skip_completed: bool = True, gpus: Sequence[str] = (), children_per_gpu: int = 1,
+              deadline_seconds: Optional[float] = None,
+              grace_seconds: float = DEFAULT_GRACE_SECONDS,
+              echo: Callable[[str], None] = print, poll_seconds: float = 0.2) -> SweepResult:
+  """Runs each setting's train.py as a subprocess, in sorted order, and returns how each ended.
 
-  Each run's output is appended to <run dir>/train.log. A run that exits non-zero is reported
-  (with the tail of its log) and the sweep goes on. On Ctrl-C or SIGTERM the children get
-  SIGTERM (train.py checkpoints and stops; the next sweep resumes them) and the sweep returns
-  what it has. Returns one Outcome per setting, in the order of `settings`.
+  `parallel` at a time; with `gpus`, children_per_gpu on each listed GPU (one GPU id per child
+  through CUDA_VISIBLE_DEVICES). Each run's output is appended to <run dir>/train.log. A run
+  that does not complete is reported (with the tail of its log) and the sweep goes on. At
+  `deadline_seconds` after the start, or on SIGTERM or Ctrl-C, every child gets SIGTERM (its
+  whole process group), then SIGKILL after `grace_seconds` (at once on a second signal), and
+  settings not yet started are "not started"; the same sweep run again resumes them.
   """
+  if gpus:
+    if children_per_gpu < 1:
+      raise ValueError(f"children_per_gpu must be >= 1, not {children_per_gpu}")
+    parallel = len(gpus) * children_per_gpu
   if parallel < 1:
     raise ValueError(f"parallel must be >= 1, not {parallel}")
+  started_at = time.monotonic()
   outcomes: Dict[str, Outcome] = {}
   pending = []
   for s in settings:
@@ -177,86 +282,125 @@ def run_sweep(settings: Sequence[Setting], logdir: str,
       echo(f"[sweep] {s.run_name}: already completed, skipped")
     else:
       pending.append(s)
-  running: Dict[str, tuple] = {}  # run_name -> (Popen, start time, log file)
+  running: Dict[str, _Child] = {}
   total, started_count = len(pending), 0
+  stop = {"by": None, "signals": 0}
 
-  def finish(name, proc, start, log_file):
-    log_file.close()
-    s = next(x for x in settings if x.run_name == name)
-    seconds = time.time() - start
-    log = os.path.join(run_dir(logdir, s), LOG_NAME)
-    code = proc.returncode
-    if code == 0:
-      status = read_status(logdir, s) or "no results.json"
-    elif code < 0:
-      status = f"killed (signal {-code})"
-    else:
-      status = f"failed (exit {code})"
-    outcomes[name] = Outcome(s, status, seconds, code, log)
-    line = f"[sweep] {name}: {status} in {seconds:.0f}s"
+  def finish(child: _Child):
+    child.log_file.close()
+    directory = run_dir(logdir, child.setting)
+    code = child.proc.returncode
+    seconds = time.monotonic() - child.start
+    status = outcome_status(directory, code, child.stamp)
+    log = os.path.join(directory, rundir.LOG)
+    outcomes[child.setting.run_name] = Outcome(child.setting, status, seconds, code, log,
+                                               child.gpu)
+    line = f"[sweep] {child.setting.run_name}: {status} (exit {code}) in {seconds:.0f}s"
     if status != "completed":
       line += f"; log {log}: {_tail(log)}"
     echo(line)
 
-  def stop_children(signum=None, frame=None):
+  def on_signal(signum, frame):
     del frame
-    for proc, _, _ in running.values():
-      if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-    if signum is not None:
-      raise KeyboardInterrupt
+    stop["signals"] += 1
+    if stop["by"] is None:
+      stop["by"] = signal.Signals(signum).name
 
-  previous = None
+  def free_gpu() -> Optional[str]:
+    if not gpus:
+      return None
+    load = {g: 0 for g in gpus}
+    for child in running.values():
+      load[child.gpu] += 1
+    return min(gpus, key=lambda g: load[g])  # the least shared; the first listed on a tie
+
+  def start(s: Setting) -> None:
+    nonlocal started_count
+    directory = run_dir(logdir, s)
+    os.makedirs(directory, exist_ok=True)
+    log_file = open(os.path.join(directory, rundir.LOG), "a")
+    cmd = command_for(s, logdir, overrides, extra, train_command)
+    gpu = free_gpu()
+    env_update = gpu_environment(gpu, children_per_gpu)
+    prefix = " ".join(f"{k}={v}" for k, v in env_update.items())
+    log_file.write(f"\n$ {prefix + ' ' if prefix else ''}{' '.join(cmd)}\n")
+    log_file.flush()
+    stamp = _results_stamp(directory)  # before the child starts: it may write at once
+    started_count += 1
+    echo(f"[sweep] {s.run_name}: started ({started_count}/{total})"
+         + (f" on GPU {gpu}" if gpu is not None else ""))
+    try:
+      proc = subprocess.Popen(cmd, stdout=log_file, stderr=subprocess.STDOUT,
+                              stdin=subprocess.DEVNULL, cwd=REPO_ROOT,
+                              env={**os.environ, **env_update} if env_update else None,
+                              start_new_session=True)  # its own group: we signal it as one
+    except OSError as e:  # the command itself is missing or not executable
+      log_file.close()
+      outcomes[s.run_name] = Outcome(s, f"failed (cannot start: {e.strerror})", 0.0, -1)
+      echo(f"[sweep] {s.run_name}: cannot start {cmd[0]}: {e}")
+      return
+    running[s.run_name] = _Child(s, proc, time.monotonic(), log_file, stamp, gpu)
+
+  def reap() -> None:
+    for name in [n for n, c in running.items() if c.proc.poll() is not None]:
+      finish(running.pop(name))
+
+  previous = {}
+  for sig in (signal.SIGTERM, signal.SIGINT):
+    try:
+      previous[sig] = signal.signal(sig, on_signal)
+    except ValueError:  # not the main thread: the caller owns signals
+      pass
+  killed = []
   try:
-    previous = signal.signal(signal.SIGTERM, stop_children)
-  except ValueError:  # not the main thread
-    pass
-  try:
-    while pending or running:
-      while pending and len(running) < parallel:
-        s = pending.pop(0)
-        os.makedirs(run_dir(logdir, s), exist_ok=True)
-        log_file = open(os.path.join(run_dir(logdir, s), LOG_NAME), "a")
-        cmd = command_for(s, logdir, overrides, extra, train_command)
-        log_file.write(f"\n$ {' '.join(cmd)}\n")
-        log_file.flush()
-        started_count += 1
-        echo(f"[sweep] {s.run_name}: started ({started_count}/{total})")
-        try:
-          proc = subprocess.Popen(cmd, stdout=log_file, stderr=subprocess.STDOUT,
-                                  stdin=subprocess.DEVNULL, cwd=REPO_ROOT)
-        except OSError as e:  # the command itself is missing or not executable
-          log_file.close()
-          outcomes[s.run_name] = Outcome(s, f"failed (cannot start: {e.strerror})", 0.0, -1)
-          echo(f"[sweep] {s.run_name}: cannot start {cmd[0]}: {e}")
-          continue
-        running[s.run_name] = (proc, time.time(), log_file)
-      for name in [n for n, (p, _, _) in running.items() if p.poll() is not None]:
-        finish(name, *running.pop(name))
+    while (pending or running) and stop["by"] is None:
+      if deadline_seconds is not None and time.monotonic() - started_at >= deadline_seconds:
+        stop["by"] = "deadline"
+        break
+      while pending and len(running) < parallel and stop["by"] is None:
+        start(pending.pop(0))
+      reap()
       if running:
         time.sleep(poll_seconds)
-  except KeyboardInterrupt:
-    echo("[sweep] interrupted: stopping the running trainings (they checkpoint; run the same "
-         "sweep again to resume)")
-    stop_children()
-    for name in list(running):
-      proc, start, log_file = running.pop(name)
-      proc.wait()
-      finish(name, proc, start, log_file)
-    for s in pending:
-      outcomes[s.run_name] = Outcome(s, "not started")
+    if stop["by"] is not None:
+      why = "deadline reached" if stop["by"] == "deadline" else f"{stop['by']} received"
+      echo(f"[sweep] {why}: SIGTERM to {len(running)} running training(s) (they checkpoint and "
+           f"stop; SIGKILL after {grace_seconds:.0f}s)")
+      signals_seen = stop["signals"]
+      for child in running.values():
+        _signal_group(child.proc, signal.SIGTERM)
+      # Wait for whole process groups, not just the launched command: a launcher script may
+      # exit at once while its python still writes its checkpoint and results.json.
+      grace_ends = time.monotonic() + grace_seconds
+      while (any(_group_alive(c.proc) for c in running.values())
+             and time.monotonic() < grace_ends and stop["signals"] == signals_seen):
+        time.sleep(poll_seconds)
+      for name, child in running.items():
+        if _group_alive(child.proc):
+          echo(f"[sweep] {name}: still running after the grace period: SIGKILL")
+          _signal_group(child.proc, signal.SIGKILL)
+          killed.append(name)
+      for child in running.values():
+        child.proc.wait()
+      for name in list(running):
+        finish(running.pop(name))
+      for s in pending:
+        outcomes[s.run_name] = Outcome(s, "not started")
+      pending.clear()
   finally:
-    if previous is not None:
-      signal.signal(signal.SIGTERM, previous)
-  return [outcomes[s.run_name] for s in settings]
+    for sig, handler in previous.items():
+      signal.signal(sig, handler)
+  return SweepResult([outcomes[s.run_name] for s in settings], stop["by"], killed)
 
 
 def summary_table(outcomes: Sequence[Outcome]) -> str:
-  """A plain-text table: setting, status, seconds."""
-  rows = [("setting", "status", "seconds")]
-  rows += [(o.setting.run_name, o.status, f"{o.seconds:.0f}" if o.returncode is not None
-            else "-") for o in outcomes]
-  widths = [max(len(r[i]) for r in rows) for i in range(3)]
+  """A plain-text table: setting, status, seconds (and the GPU when the sweep assigned them)."""
+  with_gpu = any(o.gpu is not None for o in outcomes)
+  rows = [("setting", "status", "seconds") + (("gpu",) if with_gpu else ())]
+  for o in outcomes:
+    row = (o.setting.run_name, o.status, f"{o.seconds:.0f}" if o.returncode is not None else "-")
+    rows.append(row + ((o.gpu or "-",) if with_gpu else ()))
+  widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
   lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
   lines.insert(1, "  ".join("-" * w for w in widths))
   failed = sum(not o.ok for o in outcomes)
