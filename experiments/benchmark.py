@@ -23,50 +23,46 @@ from experiments import cli  # noqa: E402  pylint: disable=wrong-import-position
 from rethinking import config as config_lib  # noqa: E402
 from rethinking import validation  # noqa: E402
 
-_MODELS = flags.DEFINE_list("models", ["inception_small", "mlp_1x512"], "Model names.")
-_PRECISIONS = flags.DEFINE_list("precisions", ["float32"], f"Of {config_lib.PRECISIONS}.")
+_MODELS = flags.DEFINE_list("models", ["inception_small", "mlp_1x512"], "Comma list of model "
+                            f"names among {', '.join(config_lib.MODEL_NAMES)}.")
+_PRECISIONS = flags.DEFINE_list("precisions", ["float32"], "Comma list among "
+                                f"{', '.join(config_lib.PRECISIONS)}.")
 _JIT = flags.DEFINE_list("jit", ["false", "true"], "XLA off/on: any of false,true.")
-_STEPS = flags.DEFINE_integer("steps", 20, "Training steps per timed call.")
-_REPEATS = flags.DEFINE_integer("repeats", 5, "Timed calls per measurement (after a warm-up).")
-_BATCH_SIZE = flags.DEFINE_integer("batch_size", 128, "Batch size.")
+_STEPS = flags.DEFINE_integer("steps", 20, "Training steps per timed call.", lower_bound=1)
+_REPEATS = flags.DEFINE_integer("repeats", 5, "Timed calls per measurement (after a warm-up).",
+                                lower_bound=1)
+_BATCH_SIZE = flags.DEFINE_integer("batch_size", 128, "Batch size.", lower_bound=1)
 _TRAIN_SIZE = flags.DEFINE_integer("train_size", 0, "Resident training images (0: 2 x steps x "
-                                   "batch; 50000 with --epoch).")
-_EVAL_SIZE = flags.DEFINE_integer("eval_size", 2000, "Images per evaluation call.")
+                                   "batch; 50000 with --epoch).", lower_bound=0)
+_EVAL_SIZE = flags.DEFINE_integer("eval_size", 2000, "Images per evaluation call.",
+                                  lower_bound=1)
 _EPOCH = flags.DEFINE_bool("epoch", False, "Also time one whole CIFAR-10-sized epoch (50,000 "
                            "train + whole train and 10,000 test evaluation) against the "
                            "prediction from the step throughputs.")
 _AUGMENT = flags.DEFINE_bool("augment", False, "Random-crop augmentation in the train step.")
 _KERAS_FIT = flags.DEFINE_bool("keras_fit", True, "Also time plain Keras model.fit (same model, "
                                 "batch, optimizer, images) in this process: the baseline.")
-_PEAK_SIZES = flags.DEFINE_list("peak_sizes", ["1024", "2048", "4096"],
-                                "n of the n x n matmuls timed for the peak (the fastest counts).")
+_PEAK_SIZES = flags.DEFINE_list("peak_sizes", ["1024", "2048", "4096"], "n of the n x n matmuls "
+                                "timed for the peak (positive integers; the fastest counts).")
 _OUT = flags.DEFINE_string("out", None, "Write the JSON lines here.")
+cli.validate(_MODELS, lambda v: bool(v) and set(v) <= set(config_lib.MODEL_NAMES),
+             f"must be among {', '.join(config_lib.MODEL_NAMES)}")
+cli.validate(_PRECISIONS, lambda v: bool(v) and set(v) <= set(config_lib.PRECISIONS),
+             f"must be among {', '.join(config_lib.PRECISIONS)}")
+cli.validate(_JIT, lambda v: bool(v) and {j.lower() for j in v} <= {"false", "true"},
+             "must be false and/or true")
+cli.validate(_PEAK_SIZES, lambda v: bool(v) and all(x.isdigit() and int(x) > 0 for x in v),
+             "must be positive integers")
+cli.require_writable_file(_OUT)
 
 
-def _validate():
-  for name in _MODELS.value:
-    if name not in config_lib.MODEL_NAMES:
-      cli.die(f"error: --models={name}: must be among {', '.join(config_lib.MODEL_NAMES)}")
-  for p in _PRECISIONS.value:
-    if p not in config_lib.PRECISIONS:
-      cli.die(f"error: --precisions={p}: must be among {', '.join(config_lib.PRECISIONS)}")
-  for j in _JIT.value:
-    if j.lower() not in ("false", "true"):
-      cli.die(f"error: --jit={j}: must be false and/or true")
-  for flag, value in ((_STEPS, _STEPS.value), (_REPEATS, _REPEATS.value),
-                      (_BATCH_SIZE, _BATCH_SIZE.value), (_EVAL_SIZE, _EVAL_SIZE.value)):
-    if value <= 0:
-      cli.die(f"error: --{flag.name}={value}: must be a positive integer")
-  if not all(v.isdigit() and int(v) > 0 for v in _PEAK_SIZES.value):
-    cli.die(f"error: --peak_sizes={','.join(_PEAK_SIZES.value)}: must be positive integers")
-  if _TRAIN_SIZE.value < 0:
-    cli.die(f"error: --train_size={_TRAIN_SIZE.value}: must be >= 0")
+def check_flags():
+  """--train_size against --steps x --batch_size, or None."""
   if _TRAIN_SIZE.value and _TRAIN_SIZE.value < _STEPS.value * _BATCH_SIZE.value:
-    cli.die(f"error: --train_size={_TRAIN_SIZE.value}: must hold at least --steps x "
-            f"--batch_size = {_STEPS.value * _BATCH_SIZE.value} images")
-  if _OUT.value and not validation.writable_location(os.path.dirname(
-      os.path.abspath(_OUT.value))):
-    cli.die(f"error: --out={_OUT.value}: directory is not writable")
+    return validation.Invalid("train_size", _TRAIN_SIZE.value,
+                              f"must hold at least --steps x --batch_size = "
+                              f"{_STEPS.value * _BATCH_SIZE.value} images")
+  return None
 
 
 def _table(lines):
@@ -88,9 +84,7 @@ def _table(lines):
 
 
 def main(argv):
-  if len(argv) > 1:
-    cli.die(f"error: unexpected arguments {argv[1:]}")
-  _validate()
+  cli.start(argv, check_flags)
   import keras  # pylint: disable=import-outside-toplevel
   from rethinking import benchmark  # pylint: disable=import-outside-toplevel
   from rethinking import host  # pylint: disable=import-outside-toplevel

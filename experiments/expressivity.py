@@ -1,14 +1,15 @@
-"""Theorem 1 on real data: the depth-two ReLU network with d + n + n k weights fits n images.
+r"""Theorem 1 on real data: the depth-two ReLU network with d + n + n k weights fits n images.
 
-  python experiments/expressivity.py --data_dir=../shared/tfds --labels=random
-  python experiments/expressivity.py --data_dir=../shared/tfds --labels=true --n=10000 \
+  python experiments/expressivity.py --labels=random   # data: $TFDS_DATA_DIR or tfds's default
+  python experiments/expressivity.py --data_dir=/path/to/tfds --labels=true --n=10000 \
       --out=docs/measurements/theory/expressivity_cifar10_true_n10000.json
 
 Points are the first n training images in stored order, pixels scaled to [0, 1] and flattened
 (d = 3072 on CIFAR-10); targets are one-hot labels (true, or the project's keyed random labels).
 Reports the number of weights, the largest |c(x_i) - y_i| over the n points from the float64
 Keras forward pass (and from the extended-precision numpy path), training accuracy (argmax,
-must be 100%), test accuracy on the whole test split, and wall time.
+must be 100%), test accuracy on the whole test split, and wall time. Data: rethinking.theory.data;
+measurements: docs/measurements/theory/README.md.
 """
 from __future__ import annotations
 
@@ -25,48 +26,49 @@ from rethinking import validation  # noqa: E402  pylint: disable=wrong-import-po
 DATASETS = ("cifar10", "mnist")
 LABELS = ("true", "random")
 
-_DATASET = flags.DEFINE_string("dataset", "cifar10", f"One of {DATASETS}.")
-_DATA_DIR = flags.DEFINE_string("data_dir", None, "tfds data dir (default: $TFDS_DATA_DIR).")
+_DATASET = flags.DEFINE_enum("dataset", "cifar10", DATASETS, "The tfds dataset.")
+_DATA_DIR = flags.DEFINE_string("data_dir", None, "tfds data dir (default: $TFDS_DATA_DIR, else "
+                                "tfds's default ~/tensorflow_datasets).")
 _DOWNLOAD = flags.DEFINE_bool("download", False, "Let tfds download a missing dataset.")
-_N = flags.DEFINE_integer("n", 0, "Fit the first n training images; 0 = the whole split.")
-_LABELS = flags.DEFINE_string("labels", "random", f"One of {LABELS}.")
+_N = flags.DEFINE_integer("n", 0, "Fit the first n training images; 0 = the whole split.",
+                          lower_bound=0)
+_LABELS = flags.DEFINE_enum("labels", "random", LABELS, "Training labels to fit.")
 _SEED = flags.DEFINE_integer("seed", 0, "Seed of the random labels and of the projection.")
 _KERAS_EVAL = flags.DEFINE_bool("keras_eval", True, "Evaluate with the Keras model (O(n m)); "
                                 "otherwise with the numpy piecewise-linear path only.")
 _OUT = flags.DEFINE_string("out", "", "Write the result as one JSON object here (atomically).")
+cli.require_directory(_DATA_DIR)
+cli.require_writable_file(_OUT, ".json")
 
 
 def check_flags():
-  """The first bad flag as a validation.Invalid, or None. Reads no data."""
-  if _DATASET.value not in DATASETS:
-    return validation.Invalid("dataset", _DATASET.value, f"must be one of {', '.join(DATASETS)}")
-  if _LABELS.value not in LABELS:
-    return validation.Invalid("labels", _LABELS.value, f"must be one of {', '.join(LABELS)}")
+  """--n against the prepared split's size (it joins --n, --dataset and --data_dir), or None."""
   size = validation.prepared_split_size(_DATASET.value, "train", _DATA_DIR.value)
-  if _N.value < 0 or (size is not None and _N.value > size):
-    allowed = f"0 (all) to {size}" if size is not None else "0 (all) or a positive count"
-    return validation.Invalid("n", _N.value, f"must be {allowed}")
-  return cli.path_problem(_DATA_DIR.value, _OUT.value)
+  if size is not None and _N.value > size:
+    return validation.Invalid("n", _N.value, f"must be 0 (all) to {size}")
+  return None
 
 
 def main(argv):
   cli.start(argv, check_flags)
   import numpy as np  # pylint: disable=import-outside-toplevel
+  from rethinking import host  # pylint: disable=import-outside-toplevel
+  from rethinking import rundir  # pylint: disable=import-outside-toplevel
   from rethinking.data import datasets  # pylint: disable=import-outside-toplevel
-  from rethinking.theory import _data, expressivity  # pylint: disable=import-outside-toplevel
-  from rethinking.training import runio  # pylint: disable=import-outside-toplevel
+  from rethinking.theory import data as theory_data  # pylint: disable=import-outside-toplevel
+  from rethinking.theory import expressivity  # pylint: disable=import-outside-toplevel
 
   name, data_dir = _DATASET.value, _DATA_DIR.value
   try:
-    train_images, train_labels, num_classes = _data.load_split(
+    train_images, train_labels, num_classes = theory_data.load_split(
         name, "train", data_dir, size=_N.value, download=_DOWNLOAD.value)
-    test_images, test_labels, _ = _data.load_split(name, "test", data_dir,
-                                                   download=_DOWNLOAD.value)
+    test_images, test_labels, _ = theory_data.load_split(name, "test", data_dir,
+                                                         download=_DOWNLOAD.value)
   except datasets.DatasetUnavailableError as e:
     cli.die(f"error: {e}")
   if _LABELS.value == "random":
-    train_labels = _data.random_labels(train_labels, num_classes, _SEED.value)
-  x, x_test = _data.flat_pixels(train_images), _data.flat_pixels(test_images)
+    train_labels = theory_data.random_labels(train_labels, num_classes, _SEED.value)
+  x, x_test = theory_data.flat_pixels(train_images), theory_data.flat_pixels(test_images)
   n, d = x.shape
   targets = np.eye(num_classes)[train_labels]
 
@@ -83,19 +85,19 @@ def main(argv):
       "max_abs_error_numpy": float(np.abs(exact_train - targets).max()),
       "train_accuracy_numpy": float(np.mean(exact_train.argmax(1) == train_labels)),
       "test_accuracy_numpy": float(np.mean(exact_test.argmax(1) == test_labels)),
-      "precision": "float64", "data": _data.provenance(name, data_dir),
+      "precision": "float64", "data": theory_data.provenance(name, data_dir),
   }
   if _KERAS_EVAL.value:
     model = network.to_keras()
     assert model.count_params() == network.num_weights
     train_out = expressivity.keras_forward(model, x)
     test_out = expressivity.keras_forward(model, x_test)
-    result.update(evaluated_with="keras float64 forward pass", device=runio.describe_device(),
+    result.update(evaluated_with="keras float64 forward pass", device=host.describe_device(),
                   max_abs_error=float(np.abs(train_out - targets).max()),
                   train_accuracy=float(np.mean(train_out.argmax(1) == train_labels)),
                   test_accuracy=float(np.mean(test_out.argmax(1) == test_labels)))
   else:
-    result.update(evaluated_with="numpy piecewise-linear path", device=_data.cpu_description(),
+    result.update(evaluated_with="numpy piecewise-linear path", device=host.cpu_description(),
                   max_abs_error=result["max_abs_error_numpy"],
                   train_accuracy=result["train_accuracy_numpy"],
                   test_accuracy=result["test_accuracy_numpy"])
@@ -108,7 +110,7 @@ def main(argv):
         f" ({len(test_labels)} test images), {result['seconds']:.1f} s")
   if _OUT.value:
     os.makedirs(os.path.dirname(os.path.abspath(_OUT.value)), exist_ok=True)
-    runio.atomic_write_json(_OUT.value, result)
+    rundir.atomic_write_json(_OUT.value, result)
 
 
 if __name__ == "__main__":

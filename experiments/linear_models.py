@@ -1,14 +1,15 @@
-"""Section 5: minimum-norm interpolation with a kernel, on true and random labels.
+r"""Section 5: minimum-norm interpolation with a kernel, on true and random labels.
 
-  python experiments/linear_models.py --data_dir=../shared/tfds --n_train=10000 \
-      --labels=true,random --out=docs/measurements/theory/kernel_gaussian_n10000.json
-  python experiments/linear_models.py --data_dir=../shared/tfds --kernel=linear --n_train=3000
+  python experiments/linear_models.py --data_dir=/path/to/tfds --n_train=10000 \
+      --labels=true,random --out=docs/measurements/theory/kernel_gaussian_cifar10_n10000.json
+  python experiments/linear_models.py --kernel=linear --n_train=3000  # data: $TFDS_DATA_DIR
 
 Preprocessing as Section 5: pixels scaled to [0, 1] and flattened (no crop, no whitening).
 Targets are one-hot labels; K alpha = y is solved exactly (Cholesky), the prediction is the argmax
 of the K(x, X) alpha. Training error is measured by recomputing the outputs on the training
 points, not assumed. Several --labels share one Gram matrix and one factorization; --out then
 holds a JSON list with one object per labels setting (one object when one setting is given).
+Data: rethinking.theory.data; measurements: docs/measurements/theory/README.md.
 """
 from __future__ import annotations
 
@@ -29,44 +30,38 @@ PRECISIONS = ("auto", "float64", "float32")
 # "auto" keeps float64 (with a second copy of K to check K alpha) while that fits this budget.
 _FLOAT64_BUDGET_BYTES = 8 * 2**30
 
-_DATASET = flags.DEFINE_string("dataset", "cifar10", f"One of {DATASETS}.")
-_DATA_DIR = flags.DEFINE_string("data_dir", None, "tfds data dir (default: $TFDS_DATA_DIR).")
+_DATASET = flags.DEFINE_enum("dataset", "cifar10", DATASETS, "The tfds dataset.")
+_DATA_DIR = flags.DEFINE_string("data_dir", None, "tfds data dir (default: $TFDS_DATA_DIR, else "
+                                "tfds's default ~/tensorflow_datasets).")
 _DOWNLOAD = flags.DEFINE_bool("download", False, "Let tfds download a missing dataset.")
-_N_TRAIN = flags.DEFINE_integer("n_train", 10000, "First n training images; 0 = all.")
-_N_TEST = flags.DEFINE_integer("n_test", 0, "First n test images; 0 = all.")
-_KERNEL = flags.DEFINE_string("kernel", "gaussian", f"One of {KERNELS}.")
+_N_TRAIN = flags.DEFINE_integer("n_train", 10000, "First n training images; 0 = all.",
+                                lower_bound=0)
+_N_TEST = flags.DEFINE_integer("n_test", 0, "First n test images; 0 = all.", lower_bound=0)
+_KERNEL = flags.DEFINE_enum("kernel", "gaussian", KERNELS, "The kernel k(x, x').")
 _BANDWIDTH = flags.DEFINE_float("bandwidth", None, "Gaussian kernel gamma in "
-                                "exp(-gamma ||x - x'||^2); default 1 / median squared distance.")
-_LABELS = flags.DEFINE_list("labels", ["true"], f"Comma-separated, each one of {LABELS}.")
+                                "exp(-gamma ||x - x'||^2), > 0; default 1 / median squared "
+                                "distance.")
+_LABELS = flags.DEFINE_list("labels", ["true"], f"Comma-separated, distinct, each one of "
+                            f"{', '.join(LABELS)}.")
 _SEED = flags.DEFINE_integer("seed", 0, "Seed of the random labels and the bandwidth sample.")
-_PRECISION = flags.DEFINE_string("precision", "auto", f"One of {PRECISIONS}; auto: float64 "
-                                 "while two n x n copies fit in 8 GiB, else float32 in place.")
+_PRECISION = flags.DEFINE_enum("precision", "auto", PRECISIONS, "auto: float64 while two n x n "
+                               "copies fit in 8 GiB, else float32 in place.")
 _OUT = flags.DEFINE_string("out", "", "Write the result JSON here (atomically).")
+cli.require_directory(_DATA_DIR)
+cli.require_writable_file(_OUT, ".json")
+cli.validate(_BANDWIDTH, lambda v: v is None or 0 < v < float("inf"), "must be a positive number")
+cli.validate(_LABELS, lambda v: bool(v) and set(v) <= set(LABELS) and len(set(v)) == len(v),
+             f"must be distinct values among {', '.join(LABELS)}")
 
 
 def check_flags():
-  """The first bad flag as a validation.Invalid, or None. Reads no data."""
-  if _DATASET.value not in DATASETS:
-    return validation.Invalid("dataset", _DATASET.value, f"must be one of {', '.join(DATASETS)}")
-  if _KERNEL.value not in KERNELS:
-    return validation.Invalid("kernel", _KERNEL.value, f"must be one of {', '.join(KERNELS)}")
-  bad_labels = [v for v in _LABELS.value if v not in LABELS] or (
-      [] if _LABELS.value else ["(empty)"])
-  if bad_labels or len(set(_LABELS.value)) != len(_LABELS.value):
-    return validation.Invalid("labels", ",".join(_LABELS.value),
-                              f"must be distinct values among {', '.join(LABELS)}")
-  if _PRECISION.value not in PRECISIONS:
-    return validation.Invalid("precision", _PRECISION.value,
-                              f"must be one of {', '.join(PRECISIONS)}")
-  if _BANDWIDTH.value is not None and not 0 < _BANDWIDTH.value < float("inf"):
-    return validation.Invalid("bandwidth", _BANDWIDTH.value, "must be a positive number")
+  """--n_train / --n_test against the prepared splits' sizes, or None. Reads no data."""
   for flag, split, value in (("n_train", "train", _N_TRAIN.value),
                              ("n_test", "test", _N_TEST.value)):
     size = validation.prepared_split_size(_DATASET.value, split, _DATA_DIR.value)
-    if value < 0 or (size is not None and value > size):
-      allowed = f"0 (all) to {size}" if size is not None else "0 (all) or a positive count"
-      return validation.Invalid(flag, value, f"must be {allowed}")
-  return cli.path_problem(_DATA_DIR.value, _OUT.value)
+    if size is not None and value > size:
+      return validation.Invalid(flag, value, f"must be 0 (all) to {size}")
+  return None
 
 
 def _reference(dataset: str, kernel: str) -> str:
@@ -82,16 +77,18 @@ def _reference(dataset: str, kernel: str) -> str:
 def main(argv):
   cli.start(argv, check_flags)
   import numpy as np  # pylint: disable=import-outside-toplevel
+  from rethinking import host  # pylint: disable=import-outside-toplevel
+  from rethinking import rundir  # pylint: disable=import-outside-toplevel
   from rethinking.data import datasets  # pylint: disable=import-outside-toplevel
-  from rethinking.theory import _data, kernels  # pylint: disable=import-outside-toplevel
-  from rethinking.training import runio  # pylint: disable=import-outside-toplevel
+  from rethinking.theory import data as theory_data  # pylint: disable=import-outside-toplevel
+  from rethinking.theory import kernels  # pylint: disable=import-outside-toplevel
 
   name, data_dir = _DATASET.value, _DATA_DIR.value
   try:
-    train_images, train_labels, num_classes = _data.load_split(
+    train_images, train_labels, num_classes = theory_data.load_split(
         name, "train", data_dir, size=_N_TRAIN.value, download=_DOWNLOAD.value)
-    test_images, test_labels, _ = _data.load_split(name, "test", data_dir, size=_N_TEST.value,
-                                                   download=_DOWNLOAD.value)
+    test_images, test_labels, _ = theory_data.load_split(
+        name, "test", data_dir, size=_N_TEST.value, download=_DOWNLOAD.value)
   except datasets.DatasetUnavailableError as e:
     cli.die(f"error: {e}")
   n = len(train_labels)
@@ -99,12 +96,12 @@ def main(argv):
   if precision == "auto":
     precision = "float64" if 2 * 8 * n * n <= _FLOAT64_BUDGET_BYTES else "float32"
   keep_gram = not (precision == "float32" and 2 * 4 * n * n > _FLOAT64_BUDGET_BYTES)
-  x = _data.flat_pixels(train_images, dtype=precision)
-  x_test = _data.flat_pixels(test_images, dtype=precision)
+  x = theory_data.flat_pixels(train_images, dtype=precision)
+  x_test = theory_data.flat_pixels(test_images, dtype=precision)
   del train_images, test_images
   label_sets = {"true": train_labels}
   if "random" in _LABELS.value:
-    label_sets["random"] = _data.random_labels(train_labels, num_classes, _SEED.value)
+    label_sets["random"] = theory_data.random_labels(train_labels, num_classes, _SEED.value)
   label_sets = {k: label_sets[k] for k in _LABELS.value}
   # All label settings in one right-hand side: one Gram matrix, one factorization.
   targets = np.concatenate([kernels.as_targets(v, num_classes) for v in label_sets.values()],
@@ -123,13 +120,13 @@ def main(argv):
   test_out = fit.interpolant.predict(x_test)
   test_seconds = time.perf_counter() - test_start
   seconds = time.perf_counter() - start
-  device = _data.cpu_description()
+  device = host.cpu_description()
   results = []
   for i, (labels_name, labels) in enumerate(label_sets.items()):
     cols = slice(i * num_classes, (i + 1) * num_classes)
     train_out = fit.train_predictions[:, cols]
     result = {
-        "dataset": name, "data": _data.provenance(name, data_dir), "labels": labels_name,
+        "dataset": name, "data": theory_data.provenance(name, data_dir), "labels": labels_name,
         "n_train": n, "n_test": len(test_labels), "d": x.shape[1], "kernel": _KERNEL.value,
         "bandwidth": bandwidth if _KERNEL.value == "gaussian" else None,
         "bandwidth_rule": ("flag" if _BANDWIDTH.value is not None else "1 / median squared "
@@ -139,7 +136,7 @@ def main(argv):
         "max_abs_train_residual": float(np.abs(train_out - targets[:, cols]).max()),
         "test_error": float(np.mean(test_out[:, cols].argmax(1) != test_labels)),
         "seconds": seconds, "stage_seconds": {**fit.seconds, "test_predictions": test_seconds},
-        "peak_memory_bytes": runio.peak_memory_bytes(),
+        "peak_memory_bytes": host.peak_memory_bytes(),
         "solved_with_labels": list(label_sets),
         "paper_reference": _reference(name, _KERNEL.value),
     }
@@ -152,7 +149,7 @@ def main(argv):
           f"memory {result['peak_memory_bytes'] / 2**30:.1f} GiB; {result['paper_reference']}")
   if _OUT.value:
     os.makedirs(os.path.dirname(os.path.abspath(_OUT.value)), exist_ok=True)
-    runio.atomic_write_json(_OUT.value, results[0] if len(results) == 1 else results)
+    rundir.atomic_write_json(_OUT.value, results[0] if len(results) == 1 else results)
 
 
 if __name__ == "__main__":

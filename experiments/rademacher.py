@@ -1,15 +1,16 @@
-"""Empirical Rademacher complexity (Section 2.1) of a model family on n CIFAR-10 training images.
+r"""Empirical Rademacher complexity (Section 2.1) of a model family on n CIFAR-10 training images.
 
-  python experiments/rademacher.py --data_dir=../shared/tfds --family=kernel_gaussian \
+  python experiments/rademacher.py --data_dir=/path/to/tfds --family=kernel_gaussian \
       --n=500,1000,2000 --draws=10
-  python experiments/rademacher.py --data_dir=../shared/tfds --family=mlp_1x512 --n=500,1000
+  python experiments/rademacher.py --family=mlp_1x512 --n=500,1000  # data: $TFDS_DATA_DIR
 
 For each n (the first n training images in stored order) and each of --draws sign vectors
 sigma in {-1, +1}^n, trains the family on sigma and reports (1/n) sum_i sigma_i h(x_i) with h the
 signs of its outputs on the same points; the mean over draws with a 95% t interval. The paper
 expects ~1 for the networks (they fit random labels) but never measures it. Inputs: flat pixels
 in [0, 1] for the kernels and the constant family; the networks' centre 28x28 crop with
-per-image standardization for mlp_1x512.
+per-image standardization for mlp_1x512. Data: rethinking.theory.data; measurements:
+docs/measurements/theory/README.md.
 """
 from __future__ import annotations
 
@@ -28,73 +29,72 @@ DATASETS = ("cifar10", "mnist")
 # the library (and TensorFlow) is imported.
 FAMILIES = ("mlp_1x512", "kernel_gaussian", "kernel_linear", "constant")
 
-_FAMILY = flags.DEFINE_string("family", "kernel_gaussian", f"One of {FAMILIES}.")
-_DATASET = flags.DEFINE_string("dataset", "cifar10", f"One of {DATASETS}.")
-_DATA_DIR = flags.DEFINE_string("data_dir", None, "tfds data dir (default: $TFDS_DATA_DIR).")
+_FAMILY = flags.DEFINE_enum("family", "kernel_gaussian", FAMILIES, "The model family.")
+_DATASET = flags.DEFINE_enum("dataset", "cifar10", DATASETS, "The tfds dataset.")
+_DATA_DIR = flags.DEFINE_string("data_dir", None, "tfds data dir (default: $TFDS_DATA_DIR, else "
+                                "tfds's default ~/tensorflow_datasets).")
 _DOWNLOAD = flags.DEFINE_bool("download", False, "Let tfds download a missing dataset.")
-_N = flags.DEFINE_list("n", ["500", "1000", "2000"], "Comma-separated sample sizes.")
-_DRAWS = flags.DEFINE_integer("draws", 10, "Sign vectors per n.")
+_N = flags.DEFINE_list("n", ["500", "1000", "2000"], "Comma-separated sample sizes, each a "
+                       "positive integer.")
+_DRAWS = flags.DEFINE_integer("draws", 10, "Sign vectors per n (>= 2, for an interval).",
+                              lower_bound=2)
 _SEED = flags.DEFINE_integer("seed", 0, "Seed of the signs and of the models.")
-_BANDWIDTH = flags.DEFINE_float("bandwidth", None, "kernel_gaussian gamma; default 1 / median "
-                                "squared distance of the n points.")
+_BANDWIDTH = flags.DEFINE_float("bandwidth", None, "kernel_gaussian gamma, > 0; default 1 / "
+                                "median squared distance of the n points.")
 _MAX_EPOCHS = flags.DEFINE_integer("max_epochs", 200, "mlp_1x512: stop after this many epochs "
-                                   "even if sigma is not fit yet.")
+                                   "even if sigma is not fit yet.", lower_bound=1)
 _OUT = flags.DEFINE_string("out", "", "Write the result as one JSON object here (atomically).")
+cli.require_directory(_DATA_DIR)
+cli.require_writable_file(_OUT, ".json")
+cli.validate(_BANDWIDTH, lambda v: v is None or 0 < v < float("inf"), "must be a positive number")
 
 
-def _sizes():
+def _sizes(values):
   try:
-    return [int(v) for v in _N.value]
+    sizes = [int(v) for v in values]
   except ValueError:
     return None
+  return sizes if sizes and all(v >= 1 for v in sizes) else None
+
+
+cli.validate(_N, _sizes, "must be comma-separated positive integers")
 
 
 def check_flags():
-  """The first bad flag as a validation.Invalid, or None. Reads no data."""
-  if _FAMILY.value not in FAMILIES:
-    return validation.Invalid("family", _FAMILY.value, f"must be one of {', '.join(FAMILIES)}")
-  if _DATASET.value not in DATASETS:
-    return validation.Invalid("dataset", _DATASET.value, f"must be one of {', '.join(DATASETS)}")
+  """--n against the prepared split's size (it joins --n, --dataset, --data_dir), or None."""
   size = validation.prepared_split_size(_DATASET.value, "train", _DATA_DIR.value)
-  sizes = _sizes()
-  if not sizes or any(v < 1 or (size is not None and v > size) for v in sizes):
-    limit = f" up to {size}" if size is not None else ""
-    return validation.Invalid("n", ",".join(_N.value),
-                              f"must be comma-separated positive integers{limit}")
-  if _DRAWS.value < 2:
-    return validation.Invalid("draws", _DRAWS.value, "must be >= 2 (for an interval)")
-  if _MAX_EPOCHS.value < 1:
-    return validation.Invalid("max_epochs", _MAX_EPOCHS.value, "must be a positive integer")
-  if _BANDWIDTH.value is not None and not 0 < _BANDWIDTH.value < float("inf"):
-    return validation.Invalid("bandwidth", _BANDWIDTH.value, "must be a positive number")
-  return cli.path_problem(_DATA_DIR.value, _OUT.value)
+  if size is not None and max(_sizes(_N.value)) > size:
+    return validation.Invalid("n", ",".join(_N.value), f"must be at most {size} each")
+  return None
 
 
 def main(argv):
   cli.start(argv, check_flags)
+  from rethinking import host  # pylint: disable=import-outside-toplevel
+  from rethinking import rundir  # pylint: disable=import-outside-toplevel
   from rethinking.data import datasets  # pylint: disable=import-outside-toplevel
-  from rethinking.theory import _data, rademacher  # pylint: disable=import-outside-toplevel
-  from rethinking.training import runio  # pylint: disable=import-outside-toplevel
+  from rethinking.theory import data as theory_data  # pylint: disable=import-outside-toplevel
+  from rethinking.theory import rademacher  # pylint: disable=import-outside-toplevel
 
-  sizes = _sizes()
+  sizes = _sizes(_N.value)
   try:
-    images, _, _ = _data.load_split(_DATASET.value, "train", _DATA_DIR.value, size=max(sizes),
-                                    download=_DOWNLOAD.value)
+    images, _, _ = theory_data.load_split(_DATASET.value, "train", _DATA_DIR.value,
+                                          size=max(sizes), download=_DOWNLOAD.value)
   except datasets.DatasetUnavailableError as e:
     cli.die(f"error: {e}")
   if _FAMILY.value == "mlp_1x512":
-    points = _data.network_inputs(images)
+    points = theory_data.network_inputs(images)
     inputs = "centre 28x28 crop, per-image standardization"
-    device = runio.describe_device()
+    device = host.describe_device()
     precision = "float32"
   else:
-    points = _data.flat_pixels(images)
+    points = theory_data.flat_pixels(images)
     inputs = "flattened pixels in [0, 1]"
-    device = _data.cpu_description()
+    device = host.cpu_description()
     precision = "float64"
   fit_predict = rademacher.family(_FAMILY.value, bandwidth=_BANDWIDTH.value,
                                   max_epochs=_MAX_EPOCHS.value)
-  data = _data.provenance(_DATASET.value, _DATA_DIR.value)
+  data = theory_data.provenance(_DATASET.value, _DATA_DIR.value)
   start = time.perf_counter()
   estimates = []
   for n in sizes:
@@ -113,7 +113,7 @@ def main(argv):
             "paper_claim": "R_n ~ 1 for networks that fit random labels (argued, not measured)"}
   if _OUT.value:
     os.makedirs(os.path.dirname(os.path.abspath(_OUT.value)), exist_ok=True)
-    runio.atomic_write_json(_OUT.value, result)
+    rundir.atomic_write_json(_OUT.value, result)
 
 
 if __name__ == "__main__":

@@ -1,7 +1,8 @@
 """Data for the theory experiments: whole tfds splits as numpy arrays, in stored order.
 
 Loading goes through `rethinking.data.datasets.load_in_memory` (tfds only, stored order, keys =
-index). Two views of the images:
+index) from `data_dir`: the argument, else $TFDS_DATA_DIR, else tfds's default
+(~/tensorflow_datasets). Two views of the images:
   - `flat_pixels`: pixels scaled to [0, 1] and flattened (Section 5's kernels and Theorem 1);
   - `network_inputs`: centre 28x28 crop + per-image standardization (the networks' input,
     Appendix A), for the MLP in the Rademacher estimates.
@@ -10,7 +11,6 @@ seed gives the same random labels here as in `experiments/train.py`.
 """
 from __future__ import annotations
 
-import os
 from typing import Optional
 
 import numpy as np
@@ -18,7 +18,10 @@ import numpy as np
 
 def load_split(name: str, split: str, data_dir: Optional[str] = None, size: int = 0,
                download: bool = False):
-  """uint8 images [N, H, W, C], int32 labels [N], num_classes; the first `size` (0 = all)."""
+  """uint8 images [N, H, W, C], int32 labels [N], num_classes; the first `size` (0 = all).
+
+  data_dir: a tfds data dir; None means $TFDS_DATA_DIR, else tfds's default.
+  """
   from rethinking.data import datasets  # pylint: disable=import-outside-toplevel
   data = datasets.load_in_memory(name, split, data_dir=data_dir, download=download, size=size)
   return data.images, data.labels, data.num_classes
@@ -51,16 +54,7 @@ def random_labels(labels: np.ndarray, num_classes: int, seed: int) -> np.ndarray
 
 
 def provenance(name: str, data_dir: Optional[str]) -> str:
-  """What the data is, for printed lines: flags the project's offline JPEG-decoded CIFAR-10."""
-  root = data_dir or os.environ.get("TFDS_DATA_DIR") or ""
-  shared = os.path.join(os.path.dirname(__file__), "..", "..", "..", "shared", "tfds")
-  if name == "cifar10" and root and os.path.realpath(root) == os.path.realpath(shared):
-    return ("cifar10 (offline copy decoded from JPEG q75: accuracies may differ from pristine "
-            "CIFAR-10 by a point or two)")
-  return name
-
-
-def cpu_description() -> str:
-  """E.g. 'CPU: AMD EPYC (2 cores)', without importing TensorFlow (numpy/scipy runs)."""
-  from rethinking.training import runio  # pylint: disable=import-outside-toplevel
-  return runio.cpu_description()
+  """What the data is, for printed lines and JSON: the dataset and the tfds dir it came from
+  (so that a copy other than tfds's own download can be told apart later)."""
+  from rethinking.data import datasets  # pylint: disable=import-outside-toplevel
+  return f"{name} (tfds data dir {datasets.resolve_data_dir(data_dir)})"
