@@ -238,3 +238,24 @@ def test_expressivity_experiment_fits_mock_cifar10_and_writes_json(tmp_path):
   assert result["train_accuracy"] == 1.0 and result["max_abs_error"] < 1e-6
   assert {"test_accuracy", "seconds", "dataset", "labels", "device"} <= set(result)
   assert "Theorem 1 on cifar10" in proc.stdout
+
+
+THEORY_APPS = ("expressivity", "linear_models", "rademacher", "preview_corruptions")
+
+
+def test_theory_code_imports_nothing_from_the_trainer():
+  """rethinking/theory and its apps use rethinking.host / rethinking.rundir, not training/."""
+  paths = [os.path.join(ROOT, "rethinking", "theory", f)
+           for f in os.listdir(os.path.join(ROOT, "rethinking", "theory")) if f.endswith(".py")]
+  paths += [os.path.join(ROOT, "experiments", f"{app}.py") for app in THEORY_APPS]
+  for path in paths:
+    text = open(path).read()
+    assert "rethinking.training" not in text and "import training" not in text, path
+    assert "../shared" not in text and "import _data" not in text, path
+
+
+def test_theory_data_comes_from_the_given_or_the_environments_tfds_dir(tmp_path, monkeypatch):
+  from rethinking.theory import data  # pylint: disable=import-outside-toplevel
+  monkeypatch.setenv("TFDS_DATA_DIR", str(tmp_path / "env_tfds"))
+  assert data.provenance("cifar10", None) == f"cifar10 (tfds data dir {tmp_path / 'env_tfds'})"
+  assert data.provenance("mnist", str(tmp_path)) == f"mnist (tfds data dir {tmp_path})"

@@ -2,6 +2,10 @@
 
     c(x) = sum_j w_j max(<a, x> - b_j, 0),   a in R^d, b in R^n, w in R^(n x k).
 
+Conclusion: the construction fits every training label of CIFAR-10 (true or random) exactly up
+to float64 rounding, and generalizes to nothing; the measurements are in
+docs/measurements/theory/README.md.
+
 Construction (the paper's proof, made linear-time): draw a unit Gaussian projection a (seeded;
 redrawn while two projections z_i = <a, x_i> are closer than a few ulps; identical points raise
 ValueError), sort z, and interleave b_1 < z_1 < b_2 < z_2 < ... < b_n < z_n. A_ij =
@@ -16,44 +20,27 @@ consecutive points forces S_i = 2 (y_i - y_(i-1)) / (z_i - z_(i-1)) - S_(i-1): a
 alternating component, so one tiny gap leaves every later slope (and weight) huge. We put b_i at
 z_(i-1) + BIAS_POSITION * (z_i - z_(i-1)) with BIAS_POSITION = 1/8: the alternating part then
 shrinks by a factor 1/7 per point and c is close to the piecewise-linear interpolant of the data
-(n = 10,000 uniform random points and targets, d = 3072, midpoint -> 1/8: max |w| 4.1e8 ->
-6.7e7, sum |w| 2.5e12 -> 8.8e8, float64 forward-pass error 6.4e-4 -> 3.0e-7, numpy path error
-1.2e-9 -> 3.4e-13).
+(weights and errors orders of magnitude smaller than with midpoints).
 
 The solve is self-correcting (`_forward_substitution`): w_i is computed from the value the
 network with the already *stored* float64 weights takes at z_i, tracked in extended precision
 (np.longdouble: 64-bit mantissa on x86; on platforms where it is plain float64 the accuracy of
-the construction drops to the next paragraph's ~n^2 eps). Checked in exact rational arithmetic
-on 10 of 10,000 random points: the stored network's error at its z_i is ~1e-12.
+the construction drops to the next paragraph's ~n^2 eps).
 
 Evaluation, from (a, b, w) only:
   - `predict`: piecewise-linear, O((m + n) log n): c(t) = c(b_j) + S_j (t - b_j) with S and the
-    knot values c(b_j) as extended-precision running sums. Accurate to ~1e-12 at n = 50,000.
+    knot values c(b_j) as extended-precision running sums.
   - `predict_dense`, `to_keras()` + `keras_forward`: the literal forward pass,
     sum_j w_j relu(t - b_j) in float64, O(m n), what a neural network computes.
 
 Numerics as n grows. Gaps between sorted projections shrink like range / n and the smallest like
-range / n^2, so slopes and weights reach ~|dy| n^2 / range with alternating signs (max |w| 6e5,
-7e7, 2e9 at n = 1e3, 1e4, 5e4 below). The forward pass adds terms w_j (t - b_j) as large as
-|w| * range to produce an O(1) output: cancellation, error ~ eps * n^2. And the output at a
-training point is as steep as its slope there (~n^2 / range): rounding <a, x> differently (a
-different matmul kernel) moves it by slope * eps * sum|a_i x_i|; casting the inputs to float32,
-as `keras.Model.predict` does, ruins it (~0.05 already at n = 2000). Measured, max over the n
-training points of |c(x_i) - y_i| (float64 weights; CPU; d = 3072; CIFAR-10 = the project's
-offline copy decoded from JPEG q75, targets one-hot random labels; random = uniform [0, 1)
-points and targets):
-
-    data         n        numpy `predict`   float64 forward pass (numpy / Keras)   max |w|
-    random       1,000    7.9e-15           9.0e-10                                 5.9e5
-    random       10,000   3.4e-13           3.0e-07                                 6.7e7
-    random       50,000   1.3e-12           4.0e-06                                 2.1e9
-    CIFAR-10     1,000    7.9e-14           4.0e-10 (Keras)                         7.2e5
-    CIFAR-10     10,000   3.2e-13           9.5e-08 (Keras)                         3.1e8
-    CIFAR-10     50,000   1.5e-12           1.5e-06 (Keras; true labels: 1.0e-06)   1.3e9
-
-(docs/measurements/theory/expressivity_*.json.) Every training label is reproduced by argmax
-either way. In float32 the forward pass would fail outright (eps * n^2 ~ 150 at n = 50,000),
-so the Keras model is float64.
+range / n^2, so slopes and weights reach ~|dy| n^2 / range with alternating signs. The forward
+pass adds terms w_j (t - b_j) as large as |w| * range to produce an O(1) output: cancellation,
+error ~ eps * n^2. And the output at a training point is as steep as its slope there
+(~n^2 / range): rounding <a, x> differently (a different matmul kernel) moves it by
+slope * eps * sum|a_i x_i|; casting the inputs to float32, as `keras.Model.predict` does, ruins
+it. In float32 the forward pass would fail outright (eps * n^2 ~ 150 at n = 50,000), so the
+Keras model is float64.
 """
 from __future__ import annotations
 
