@@ -49,8 +49,8 @@ _NUM_SHARDS = flags.DEFINE_integer("num_shards", 1, "Setting i runs on shard i %
 _PARALLEL = flags.DEFINE_integer("parallel", 1, "Runs at a time on this machine (with --gpus: "
                                  "len(gpus) x children_per_gpu, not settable).", lower_bound=1)
 _GPUS = flags.DEFINE_list(
-    "gpus", None, "GPU ids (as nvidia-smi numbers them, or GPU-/MIG- UUIDs), e.g. 0,1,2,3: each "
-    "child sees one of them through CUDA_VISIBLE_DEVICES. See docs/gpu.md.")
+    "gpus", None, "CUDA device ids (e.g. 0,1,2,3; in a scheduler's job, $CUDA_VISIBLE_DEVICES) or "
+    "GPU-/MIG- UUIDs: each child sees one of them through CUDA_VISIBLE_DEVICES. See docs/gpu.md.")
 _CHILDREN_PER_GPU = flags.DEFINE_integer(
     "children_per_gpu", 1, "With --gpus: trainings sharing each GPU (> 1 sets "
     "TF_FORCE_GPU_ALLOW_GROWTH=true so that they can).", lower_bound=1)
@@ -110,8 +110,7 @@ def _check_gpus(ids) -> bool:
     raise ValueError("must list at least one GPU id, e.g. 0,1")
   bad = [g for g in ids if not _gpu_id(g)]
   if bad:
-    raise ValueError(f"{bad[0]!r} is not a GPU id (a number as nvidia-smi lists them, or a "
-                     "GPU-/MIG- UUID)")
+    raise ValueError(f"{bad[0]!r} is not a GPU id (a CUDA device number, or a GPU-/MIG- UUID)")
   if len(set(ids)) != len(ids):
     raise ValueError("lists a GPU twice (use --children_per_gpu to share one)")
   return True
