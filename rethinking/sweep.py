@@ -207,15 +207,17 @@ def _results_stamp(directory: str):
 
 def outcome_status(directory: str, returncode: int, stamp_before) -> str:
   """What a finished child ended as: the status in the results.json it wrote, whatever its exit
-  status; without a fresh results.json it failed (or was killed)."""
+  status. A results.json from an earlier attempt counts only when the child exited 0 (train.py
+  leaves a completed run's file as it is); otherwise the child failed, or was killed."""
   fresh = _results_stamp(directory) not in (None, stamp_before)
-  status = rundir.read_status(directory) if fresh else None
+  status = rundir.read_status(directory) if fresh or returncode == 0 else None
   if status is not None:
     return status
   if returncode < 0:
     return f"killed (signal {-returncode})"
-  written = "unreadable results.json" if fresh else "no results.json"
-  return f"failed (exit {returncode}, {written})" if returncode == 0 or fresh \
+  if fresh:
+    return f"failed (exit {returncode}, unreadable results.json)"
+  return f"failed (exit {returncode}, no results.json)" if returncode == 0 \
       else f"failed (exit {returncode})"
 
 
@@ -246,8 +248,8 @@ def _group_alive(proc: subprocess.Popen) -> bool:
     os.killpg(proc.pid, 0)
   except ProcessLookupError:
     return False
-  except PermissionError:
-    return True
+  except PermissionError:  # a member we may not signal is still a member
+    pass
   return True
 
 

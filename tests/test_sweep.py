@@ -167,6 +167,16 @@ def test_the_outcome_comes_from_results_json_whatever_the_exit_status(tmp_path):
   assert _status(done.stdout, "toy-ok") == "completed"
 
 
+def test_a_completed_run_that_train_py_leaves_alone_stays_completed(tmp_path):
+  """--noskip_completed: train.py finds the run done, exits 0 and does not rewrite results.json."""
+  toy = _flagfiles(tmp_path, {"done": "exit0_without_results"})
+  (toy / "logs" / "toy-done").mkdir(parents=True)
+  rundir.Results(config={}, status="completed", final={}).write(str(toy / "logs" / "toy-done"))
+  done = _sweep(toy, "--noskip_completed")
+  assert done.returncode == 0, done.stdout + done.stderr
+  assert _calls(toy / "logs") == ["toy-done"] and _status(done.stdout, "toy-done") == "completed"
+
+
 def test_deadline_sends_sigterm_then_sigkill_after_the_grace_and_exits_3(tmp_path):
   toy = _flagfiles(tmp_path, {"a_honours": "run_until_signalled", "b_ignores": "ignore_sigterm",
                               "c_later": "complete"})
