@@ -80,23 +80,14 @@ _EVAL_EVERY = flags.DEFINE_integer("eval_every", None, "Evaluate every this many
 _DATA_DIR = flags.DEFINE_string("data_dir", None, "tfds data dir.")
 _JIT = flags.DEFINE_bool("jit", None, "Compile the training step with XLA.")
 
-flags.mark_flag_as_required("settings")
-cli.require_directory(_DATA_DIR)
-cli.require_writable_directory(_LOGDIR)
-for _flag in (_DEADLINE, _GRACE):
-  cli.validate(_flag, lambda v: v is None or sweep_lib.parse_duration(v))
+
+def _duration(value) -> bool:
+  return value is None or sweep_lib.parse_duration(value) > 0
 
 
-def _gpu_id(text: str) -> bool:
-  return text.isdigit() or text.startswith(("GPU-", "MIG-"))
-
-
-cli.validate(_EXTRA, lambda v: shlex.split(v or "") is not None)
-cli.validate(_TRAIN_COMMAND, lambda v: v is None or _check_train_command(v))
-cli.validate(_GPUS, lambda v: v is None or _check_gpus(v))
-
-
-def _check_train_command(value: str) -> bool:
+def _train_command(value) -> bool:
+  if value is None:
+    return True
   words = shlex.split(value)
   if not words:
     raise ValueError("is empty")
@@ -105,15 +96,27 @@ def _check_train_command(value: str) -> bool:
   return True
 
 
-def _check_gpus(ids) -> bool:
+def _gpu_ids(ids) -> bool:
+  if ids is None:
+    return True
   if not ids:
     raise ValueError("must list at least one GPU id, e.g. 0,1")
-  bad = [g for g in ids if not _gpu_id(g)]
+  bad = [g for g in ids if not (g.isdigit() or g.startswith(("GPU-", "MIG-")))]
   if bad:
     raise ValueError(f"{bad[0]!r} is not a GPU id (a CUDA device number, or a GPU-/MIG- UUID)")
   if len(set(ids)) != len(ids):
     raise ValueError("lists a GPU twice (use --children_per_gpu to share one)")
   return True
+
+
+flags.mark_flag_as_required("settings")
+cli.require_directory(_DATA_DIR)
+cli.require_writable_directory(_LOGDIR)
+cli.validate(_DEADLINE, _duration)
+cli.validate(_GRACE, _duration)
+cli.validate(_EXTRA, lambda v: shlex.split(v or "") is not None)  # shlex raises ValueError
+cli.validate(_TRAIN_COMMAND, _train_command)
+cli.validate(_GPUS, _gpu_ids)
 
 
 def check_flags():

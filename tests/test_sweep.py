@@ -326,6 +326,7 @@ def test_sweep_dry_run_shards_match_the_library(toy):
     (["--settings=fig1a", "--grace=0s"], "--grace=0s"),
     (["--settings=fig1a", "--gpus=0,0"], "--gpus=0,0"),
     (["--settings=fig1a", "--gpus=0,x"], "--gpus=0,x"),
+    (["--settings=fig1a", "--gpus="], "--gpus=: must list at least one GPU id"),  # empty $CUDA_...
     (["--settings=fig1a", "--gpus=0,1", "--children_per_gpu=0"], "--children_per_gpu=0"),
     (["--settings=fig1a", "--children_per_gpu=2"], "--children_per_gpu=2: needs --gpus"),
     (["--settings=fig1a", "--gpus=0,1", "--parallel=3"], "--parallel=3"),
