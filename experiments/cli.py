@@ -100,6 +100,25 @@ def require_directory(flag: flags.FlagHolder) -> None:
   validate(flag, lambda v: not v or os.path.isdir(os.path.expanduser(v)), "no such directory")
 
 
+def write_result(path: str, result) -> None:
+  """When --out was given: the result as JSON there, atomically (its directory created)."""
+  if path:
+    from rethinking import rundir  # pylint: disable=import-outside-toplevel
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    rundir.atomic_write_json(path, result)
+
+
+def define_data_flags(datasets=("cifar10", "mnist")):
+  """--dataset, --data_dir (must exist when given) and --download, as the theory apps take
+  them; returns their holders."""
+  dataset = flags.DEFINE_enum("dataset", datasets[0], datasets, "The tfds dataset.")
+  data_dir = flags.DEFINE_string("data_dir", None, "tfds data dir (default: $TFDS_DATA_DIR, "
+                                 "else tfds's default ~/tensorflow_datasets).")
+  download = flags.DEFINE_bool("download", False, "Let tfds download a missing dataset.")
+  require_directory(data_dir)
+  return dataset, data_dir, download
+
+
 def require_writable_directory(flag: flags.FlagHolder) -> None:
   """The flag must name a directory this user can create files in (or create)."""
   validate(flag, lambda v: bool(v) and validation.writable_location(os.path.expanduser(v)),

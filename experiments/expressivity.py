@@ -23,13 +23,9 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from experiments import cli  # noqa: E402  pylint: disable=wrong-import-position
 from rethinking import validation  # noqa: E402  pylint: disable=wrong-import-position
 
-DATASETS = ("cifar10", "mnist")
 LABELS = ("true", "random")
 
-_DATASET = flags.DEFINE_enum("dataset", "cifar10", DATASETS, "The tfds dataset.")
-_DATA_DIR = flags.DEFINE_string("data_dir", None, "tfds data dir (default: $TFDS_DATA_DIR, else "
-                                "tfds's default ~/tensorflow_datasets).")
-_DOWNLOAD = flags.DEFINE_bool("download", False, "Let tfds download a missing dataset.")
+_DATASET, _DATA_DIR, _DOWNLOAD = cli.define_data_flags()
 _N = flags.DEFINE_integer("n", 0, "Fit the first n training images; 0 = the whole split.",
                           lower_bound=0)
 _LABELS = flags.DEFINE_enum("labels", "random", LABELS, "Training labels to fit.")
@@ -37,7 +33,6 @@ _SEED = flags.DEFINE_integer("seed", 0, "Seed of the random labels and of the pr
 _KERAS_EVAL = flags.DEFINE_bool("keras_eval", True, "Evaluate with the Keras model (O(n m)); "
                                 "otherwise with the numpy piecewise-linear path only.")
 _OUT = flags.DEFINE_string("out", "", "Write the result as one JSON object here (atomically).")
-cli.require_directory(_DATA_DIR)
 cli.require_writable_file(_OUT, ".json")
 
 
@@ -53,17 +48,15 @@ def main(argv):
   cli.start(argv, check_flags)
   import numpy as np  # pylint: disable=import-outside-toplevel
   from rethinking import host  # pylint: disable=import-outside-toplevel
-  from rethinking import rundir  # pylint: disable=import-outside-toplevel
   from rethinking.data import datasets  # pylint: disable=import-outside-toplevel
   from rethinking.theory import data as theory_data  # pylint: disable=import-outside-toplevel
   from rethinking.theory import expressivity  # pylint: disable=import-outside-toplevel
 
   name, data_dir = _DATASET.value, _DATA_DIR.value
   try:
-    train_images, train_labels, num_classes = theory_data.load_split(
-        name, "train", data_dir, size=_N.value, download=_DOWNLOAD.value)
-    test_images, test_labels, _ = theory_data.load_split(name, "test", data_dir,
-                                                         download=_DOWNLOAD.value)
+    (train_images, train_labels, test_images, test_labels,
+     num_classes) = theory_data.load_train_and_test(name, data_dir, _N.value, 0,
+                                                    download=_DOWNLOAD.value)
   except datasets.DatasetUnavailableError as e:
     cli.die(f"error: {e}")
   if _LABELS.value == "random":
@@ -108,9 +101,7 @@ def main(argv):
         f"(numpy path {result['max_abs_error_numpy']:.2g}), train accuracy "
         f"{100 * result['train_accuracy']:.2f}%, test accuracy {100 * result['test_accuracy']:.2f}%"
         f" ({len(test_labels)} test images), {result['seconds']:.1f} s")
-  if _OUT.value:
-    os.makedirs(os.path.dirname(os.path.abspath(_OUT.value)), exist_ok=True)
-    rundir.atomic_write_json(_OUT.value, result)
+  cli.write_result(_OUT.value, result)
 
 
 if __name__ == "__main__":

@@ -23,17 +23,13 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from experiments import cli  # noqa: E402  pylint: disable=wrong-import-position
 from rethinking import validation  # noqa: E402  pylint: disable=wrong-import-position
 
-DATASETS = ("cifar10", "mnist")
 LABELS = ("true", "random")
 KERNELS = ("gaussian", "linear")
 PRECISIONS = ("auto", "float64", "float32")
 # "auto" keeps float64 (with a second copy of K to check K alpha) while that fits this budget.
 _FLOAT64_BUDGET_BYTES = 8 * 2**30
 
-_DATASET = flags.DEFINE_enum("dataset", "cifar10", DATASETS, "The tfds dataset.")
-_DATA_DIR = flags.DEFINE_string("data_dir", None, "tfds data dir (default: $TFDS_DATA_DIR, else "
-                                "tfds's default ~/tensorflow_datasets).")
-_DOWNLOAD = flags.DEFINE_bool("download", False, "Let tfds download a missing dataset.")
+_DATASET, _DATA_DIR, _DOWNLOAD = cli.define_data_flags()
 _N_TRAIN = flags.DEFINE_integer("n_train", 10000, "First n training images; 0 = all.",
                                 lower_bound=0)
 _N_TEST = flags.DEFINE_integer("n_test", 0, "First n test images; 0 = all.", lower_bound=0)
@@ -47,7 +43,6 @@ _SEED = flags.DEFINE_integer("seed", 0, "Seed of the random labels and the bandw
 _PRECISION = flags.DEFINE_enum("precision", "auto", PRECISIONS, "auto: float64 while two n x n "
                                "copies fit in 8 GiB, else float32 in place.")
 _OUT = flags.DEFINE_string("out", "", "Write the result JSON here (atomically).")
-cli.require_directory(_DATA_DIR)
 cli.require_writable_file(_OUT, ".json")
 cli.validate(_BANDWIDTH, lambda v: v is None or 0 < v < float("inf"), "must be a positive number")
 cli.validate(_LABELS, lambda v: bool(v) and set(v) <= set(LABELS) and len(set(v)) == len(v),
@@ -78,17 +73,15 @@ def main(argv):
   cli.start(argv, check_flags)
   import numpy as np  # pylint: disable=import-outside-toplevel
   from rethinking import host  # pylint: disable=import-outside-toplevel
-  from rethinking import rundir  # pylint: disable=import-outside-toplevel
   from rethinking.data import datasets  # pylint: disable=import-outside-toplevel
   from rethinking.theory import data as theory_data  # pylint: disable=import-outside-toplevel
   from rethinking.theory import kernels  # pylint: disable=import-outside-toplevel
 
   name, data_dir = _DATASET.value, _DATA_DIR.value
   try:
-    train_images, train_labels, num_classes = theory_data.load_split(
-        name, "train", data_dir, size=_N_TRAIN.value, download=_DOWNLOAD.value)
-    test_images, test_labels, _ = theory_data.load_split(
-        name, "test", data_dir, size=_N_TEST.value, download=_DOWNLOAD.value)
+    (train_images, train_labels, test_images, test_labels,
+     num_classes) = theory_data.load_train_and_test(name, data_dir, _N_TRAIN.value, _N_TEST.value,
+                                                    download=_DOWNLOAD.value)
   except datasets.DatasetUnavailableError as e:
     cli.die(f"error: {e}")
   n = len(train_labels)
@@ -147,9 +140,7 @@ def main(argv):
           f"{result['max_abs_train_residual']:.2g}), test error "
           f"{100 * result['test_error']:.2f}% on {len(test_labels)}, {seconds:.0f} s, peak "
           f"memory {result['peak_memory_bytes'] / 2**30:.1f} GiB; {result['paper_reference']}")
-  if _OUT.value:
-    os.makedirs(os.path.dirname(os.path.abspath(_OUT.value)), exist_ok=True)
-    rundir.atomic_write_json(_OUT.value, results[0] if len(results) == 1 else results)
+  cli.write_result(_OUT.value, results[0] if len(results) == 1 else results)
 
 
 if __name__ == "__main__":

@@ -24,16 +24,12 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from experiments import cli  # noqa: E402  pylint: disable=wrong-import-position
 from rethinking import validation  # noqa: E402  pylint: disable=wrong-import-position
 
-DATASETS = ("cifar10", "mnist")
 # Kept here as well as in rethinking.theory.rademacher.FAMILIES so that flags are checked before
 # the library (and TensorFlow) is imported.
 FAMILIES = ("mlp_1x512", "kernel_gaussian", "kernel_linear", "constant")
 
 _FAMILY = flags.DEFINE_enum("family", "kernel_gaussian", FAMILIES, "The model family.")
-_DATASET = flags.DEFINE_enum("dataset", "cifar10", DATASETS, "The tfds dataset.")
-_DATA_DIR = flags.DEFINE_string("data_dir", None, "tfds data dir (default: $TFDS_DATA_DIR, else "
-                                "tfds's default ~/tensorflow_datasets).")
-_DOWNLOAD = flags.DEFINE_bool("download", False, "Let tfds download a missing dataset.")
+_DATASET, _DATA_DIR, _DOWNLOAD = cli.define_data_flags()
 _N = flags.DEFINE_list("n", ["500", "1000", "2000"], "Comma-separated sample sizes, each a "
                        "positive integer.")
 _DRAWS = flags.DEFINE_integer("draws", 10, "Sign vectors per n (>= 2, for an interval).",
@@ -44,7 +40,6 @@ _BANDWIDTH = flags.DEFINE_float("bandwidth", None, "kernel_gaussian gamma, > 0; 
 _MAX_EPOCHS = flags.DEFINE_integer("max_epochs", 200, "mlp_1x512: stop after this many epochs "
                                    "even if sigma is not fit yet.", lower_bound=1)
 _OUT = flags.DEFINE_string("out", "", "Write the result as one JSON object here (atomically).")
-cli.require_directory(_DATA_DIR)
 cli.require_writable_file(_OUT, ".json")
 cli.validate(_BANDWIDTH, lambda v: v is None or 0 < v < float("inf"), "must be a positive number")
 
@@ -71,7 +66,6 @@ def check_flags():
 def main(argv):
   cli.start(argv, check_flags)
   from rethinking import host  # pylint: disable=import-outside-toplevel
-  from rethinking import rundir  # pylint: disable=import-outside-toplevel
   from rethinking.data import datasets  # pylint: disable=import-outside-toplevel
   from rethinking.theory import data as theory_data  # pylint: disable=import-outside-toplevel
   from rethinking.theory import rademacher  # pylint: disable=import-outside-toplevel
@@ -111,9 +105,7 @@ def main(argv):
             "bandwidth": _BANDWIDTH.value, "max_epochs": _MAX_EPOCHS.value,
             "estimates": estimates, "seconds": time.perf_counter() - start,
             "paper_claim": "R_n ~ 1 for networks that fit random labels (argued, not measured)"}
-  if _OUT.value:
-    os.makedirs(os.path.dirname(os.path.abspath(_OUT.value)), exist_ok=True)
-    rundir.atomic_write_json(_OUT.value, result)
+  cli.write_result(_OUT.value, result)
 
 
 if __name__ == "__main__":

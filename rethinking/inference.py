@@ -27,7 +27,7 @@ def load_model(path: str):
   return keras.models.load_model(path, compile=False)
 
 
-def prepare_images(images) -> "tf.Tensor":
+def prepare_images(images):
   """uint8 [N, H, W, C] (or float in [0, 1]) -> what the CIFAR-10/MNIST networks take: the
   centre 28x28 crop, standardized per image (the evaluation path of training)."""
   import tensorflow as tf  # pylint: disable=import-outside-toplevel

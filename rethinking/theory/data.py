@@ -58,3 +58,14 @@ def provenance(name: str, data_dir: Optional[str]) -> str:
   (so that a copy other than tfds's own download can be told apart later)."""
   from rethinking.data import datasets  # pylint: disable=import-outside-toplevel
   return f"{name} (tfds data dir {datasets.resolve_data_dir(data_dir)})"
+
+
+def load_train_and_test(name: str, data_dir=None, train_size: int = 0, test_size: int = 0,
+                        download: bool = False):
+  """(train_images, train_labels, test_images, test_labels, num_classes): the first
+  `train_size` / `test_size` examples of each split (0 = all), as `load_split` gives them."""
+  train_images, train_labels, num_classes = load_split(name, "train", data_dir, size=train_size,
+                                                       download=download)
+  test_images, test_labels, _ = load_split(name, "test", data_dir, size=test_size,
+                                           download=download)
+  return train_images, train_labels, test_images, test_labels, num_classes
