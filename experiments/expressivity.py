@@ -26,6 +26,7 @@ from rethinking import validation  # noqa: E402  pylint: disable=wrong-import-po
 LABELS = ("true", "random")
 
 _DATASET, _DATA_DIR, _DOWNLOAD = cli.define_data_flags()
+flags.adopt_module_key_flags(cli)  # --help lists them with this app's flags
 _N = flags.DEFINE_integer("n", 0, "Fit the first n training images; 0 = the whole split.",
                           lower_bound=0)
 _LABELS = flags.DEFINE_enum("labels", "random", LABELS, "Training labels to fit.")

@@ -30,6 +30,7 @@ PRECISIONS = ("auto", "float64", "float32")
 _FLOAT64_BUDGET_BYTES = 8 * 2**30
 
 _DATASET, _DATA_DIR, _DOWNLOAD = cli.define_data_flags()
+flags.adopt_module_key_flags(cli)  # --help lists them with this app's flags
 _N_TRAIN = flags.DEFINE_integer("n_train", 10000, "First n training images; 0 = all.",
                                 lower_bound=0)
 _N_TEST = flags.DEFINE_integer("n_test", 0, "First n test images; 0 = all.", lower_bound=0)

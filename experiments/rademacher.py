@@ -30,6 +30,7 @@ FAMILIES = ("mlp_1x512", "kernel_gaussian", "kernel_linear", "constant")
 
 _FAMILY = flags.DEFINE_enum("family", "kernel_gaussian", FAMILIES, "The model family.")
 _DATASET, _DATA_DIR, _DOWNLOAD = cli.define_data_flags()
+flags.adopt_module_key_flags(cli)  # --help lists them with this app's flags
 _N = flags.DEFINE_list("n", ["500", "1000", "2000"], "Comma-separated sample sizes, each a "
                        "positive integer.")
 _DRAWS = flags.DEFINE_integer("draws", 10, "Sign vectors per n (>= 2, for an interval).",
