@@ -6,6 +6,7 @@ import sys
 import textwrap
 
 import numpy as np
+import scipy.linalg
 import pytest
 
 from rethinking.theory import expressivity
@@ -259,3 +260,18 @@ def test_theory_data_comes_from_the_given_or_the_environments_tfds_dir(tmp_path,
   monkeypatch.setenv("TFDS_DATA_DIR", str(tmp_path / "env_tfds"))
   assert data.provenance("cifar10", None) == f"cifar10 (tfds data dir {tmp_path / 'env_tfds'})"
   assert data.provenance("mnist", str(tmp_path)) == f"mnist (tfds data dir {tmp_path})"
+
+
+def test_the_blocked_cholesky_solves_like_lapack_and_is_used_for_huge_matrices(monkeypatch):
+  # Above 2^31 elements scipy's LAPACK segfaults; the blocked path must give the same solution.
+  rng = np.random.default_rng(0)
+  x = rng.normal(size=(300, 20))
+  y = rng.normal(size=(300, 3))
+  k = kernels.gram("gaussian", x, bandwidth=0.05)
+  expected = scipy.linalg.cho_solve(scipy.linalg.cho_factor(k, lower=True), y)
+  np.testing.assert_allclose(kernels.blocked_cholesky(k.copy(), block=64).solve(y), expected,
+                             rtol=1e-8, atol=1e-10)
+  monkeypatch.setattr(kernels, "LAPACK_MAX_ELEMENTS", 1000)
+  fit = kernels.fit_min_norm(x, y, bandwidth=0.05, keep_gram=False, block_size=64)
+  np.testing.assert_allclose(fit.interpolant.coefficients, expected, rtol=1e-8, atol=1e-10)
+  np.testing.assert_allclose(fit.train_predictions, y, atol=1e-8)

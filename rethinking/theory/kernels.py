@@ -134,6 +134,57 @@ def as_targets(labels: np.ndarray, num_classes: int) -> np.ndarray:
   return np.eye(num_classes)[np.asarray(labels)]
 
 
+# scipy's LAPACK (OpenBLAS with 32-bit integers) segfaults in potrf on a matrix of 2^31 or
+# more elements (seen at n = 50,000): such matrices are factored blockwise here instead, every
+# LAPACK/BLAS call on a block far below that size.
+LAPACK_MAX_ELEMENTS = 2**31 - 1
+
+
+@dataclasses.dataclass
+class BlockedCholesky:
+  """K = L L^T with L in the lower triangle of the (overwritten) C-order array `factor`."""
+  factor: np.ndarray
+  block: int
+
+  def _blocks(self):
+    n = self.factor.shape[0]
+    return [(b, min(b + self.block, n)) for b in range(0, n, self.block)]
+
+  def solve(self, y: np.ndarray) -> np.ndarray:
+    """alpha with L L^T alpha = y; y [n, k]."""
+    l, blocks = self.factor, self._blocks()
+    z = np.array(y, dtype=l.dtype)
+    for b0, b1 in blocks:  # forward: L z = y
+      if b0:
+        z[b0:b1] -= l[b0:b1, :b0] @ z[:b0]
+      z[b0:b1] = scipy.linalg.solve_triangular(l[b0:b1, b0:b1], z[b0:b1], lower=True,
+                                               check_finite=False)
+    for b0, b1 in reversed(blocks):  # backward: L^T alpha = z
+      if b1 < l.shape[0]:
+        z[b0:b1] -= l[b1:, b0:b1].T @ z[b1:]
+      z[b0:b1] = scipy.linalg.solve_triangular(l[b0:b1, b0:b1], z[b0:b1], lower=True,
+                                               trans="T", check_finite=False)
+    return z
+
+
+def blocked_cholesky(k: np.ndarray, block: int = 4096) -> BlockedCholesky:
+  """Right-looking blocked Cholesky of the symmetric positive definite C-order `k`, in place
+  (only its lower triangle is read and written). Raises np.linalg.LinAlgError if not PD."""
+  n = k.shape[0]
+  for b0 in range(0, n, block):
+    b1 = min(b0 + block, n)
+    k[b0:b1, b0:b1] = scipy.linalg.cholesky(k[b0:b1, b0:b1], lower=True, check_finite=False)
+    if b1 == n:
+      break
+    panel = scipy.linalg.solve_triangular(k[b0:b1, b0:b1], k[b1:, b0:b1].T, lower=True,
+                                          check_finite=False).T  # L21 = A21 L11^-T
+    k[b1:, b0:b1] = panel
+    for c0 in range(b1, n, block):  # A22 -= L21 L21^T, lower block columns only
+      c1 = min(c0 + block, n)
+      k[c0:, c0:c1] -= panel[c0 - b1:] @ panel[c0 - b1:c1 - b1].T
+  return BlockedCholesky(k, block)
+
+
 def fit_min_norm(x: np.ndarray, targets: np.ndarray, kernel: str = "gaussian",
                  bandwidth: Optional[float] = None, dtype=np.float64, keep_gram: bool = True,
                  block_size: int = 2048) -> FitResult:
@@ -163,9 +214,12 @@ def fit_min_norm(x: np.ndarray, targets: np.ndarray, kernel: str = "gaussian",
   seconds["gram"] = time.perf_counter() - start
   start = time.perf_counter()
   try:
-    # K is symmetric, so its C-order array is the Fortran-order array potrf wants: no copy.
-    factor = scipy.linalg.cho_factor(k.T, lower=True, overwrite_a=not keep_gram,
-                                     check_finite=False)
+    if k.size >= LAPACK_MAX_ELEMENTS and not keep_gram:
+      factor = blocked_cholesky(k)
+    else:
+      # K is symmetric, so its C-order array is the Fortran-order array potrf wants: no copy.
+      factor = scipy.linalg.cho_factor(k.T, lower=True, overwrite_a=not keep_gram,
+                                       check_finite=False)
   except np.linalg.LinAlgError as e:
     if kernel == "linear":
       del k
@@ -173,7 +227,10 @@ def fit_min_norm(x: np.ndarray, targets: np.ndarray, kernel: str = "gaussian",
     raise ValueError(f"the {n} x {n} Gaussian kernel matrix is not positive definite in "
                      f"{dtype.name} ({e}): duplicate points, or use float64 / a larger "
                      "bandwidth") from None
-  alpha = scipy.linalg.cho_solve(factor, y.astype(dtype), check_finite=False)
+  if isinstance(factor, BlockedCholesky):
+    alpha = factor.solve(y.astype(dtype))
+  else:
+    alpha = scipy.linalg.cho_solve(factor, y.astype(dtype), check_finite=False)
   del factor
   seconds["cholesky_solve"] = time.perf_counter() - start
   interpolant = MinNormInterpolant(kernel=kernel, bandwidth=bandwidth, form="dual",
