@@ -305,6 +305,14 @@ def read_status(run_dir: str) -> Optional[str]:
     return None
 
 
+def first_missing_directory(path: str) -> Optional[str]:
+  """The outermost directory of `path` that does not exist yet (what makedirs will create)."""
+  path, missing = os.path.abspath(path), None
+  while not os.path.isdir(path):
+    missing, path = path, os.path.dirname(path)
+  return missing
+
+
 def temporary_run_dir(prefix: str = "rethinking-worker-") -> str:
   """A scratch directory for a process that must not write the real run directory (a
   non-chief multi-worker replica); the caller removes it."""

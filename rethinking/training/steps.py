@@ -16,6 +16,8 @@ import tensorflow as tf
 from rethinking import config as config_lib
 
 EVAL_CHUNK = 1000  # images per compiled evaluation chunk (resident data)
+MAX_STEPS_PER_CALL = 100
+CALL_SECONDS = 5.0  # automatic call length: a call ends within ~this, for progress and stops
 
 
 def make_strategy(name: str) -> tf.distribute.Strategy:
@@ -31,6 +33,35 @@ def make_strategy(name: str) -> tf.distribute.Strategy:
     tf.tpu.experimental.initialize_tpu_system(resolver)
     return tf.distribute.TPUStrategy(resolver)
   raise ValueError(f"unknown strategy {name!r}; known: {', '.join(config_lib.STRATEGIES)}")
+
+
+@dataclasses.dataclass(frozen=True)
+class Cadence:
+  """When the outer loop calls, evaluates and stops: calls never cross an epoch's end or the
+  last step; evaluations come every `eval_every` epochs and at the last step."""
+  total_steps: int
+  steps_per_epoch: int
+  eval_every: int = 1
+  steps_per_call: int = 0  # 0: automatic
+
+  def call_length(self, step: int, seconds_per_step=None) -> int:
+    """The configured steps per call, or automatically up to MAX_STEPS_PER_CALL steps taking
+    at most ~CALL_SECONDS (the first call, which also traces, at most 10)."""
+    per_call = self.steps_per_call
+    if not per_call:
+      per_call = 10 if seconds_per_step is None else int(
+          max(1, min(MAX_STEPS_PER_CALL, CALL_SECONDS / max(seconds_per_step, 1e-9))))
+    epoch_steps = self.steps_per_epoch
+    return min(per_call, epoch_steps - step % epoch_steps, self.total_steps - step)
+
+  def evaluation_due(self, step: int) -> bool:
+    epoch_steps, every = self.steps_per_epoch, max(self.eval_every, 1)
+    return step >= self.total_steps or (step % epoch_steps == 0
+                                        and (step // epoch_steps) % every == 0)
+
+  def evaluations_left(self, step: int) -> int:
+    epoch_steps, every = self.steps_per_epoch, max(self.eval_every, 1)
+    return max(0, -(-self.total_steps // epoch_steps) // every - (step // epoch_steps) // every)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -32,8 +32,6 @@ from rethinking.training import state as state_lib
 from rethinking.training import steps as steps_lib
 
 FingerprintMismatchError = state_lib.FingerprintMismatchError
-MAX_STEPS_PER_CALL = 100
-CALL_SECONDS = 5.0  # automatic call length: a call ends within ~this, for progress and stops
 
 
 @dataclasses.dataclass
@@ -155,7 +153,7 @@ class Trainer:
 
   # ---- the run -----------------------------------------------------------------------------
   def run(self) -> rundir.Results:
-    created = _first_missing_directory(self.run_dir)
+    created = rundir.first_missing_directory(self.run_dir)
     os.makedirs(self.run_dir, exist_ok=True)
     trained = False
     try:
@@ -206,26 +204,6 @@ class Trainer:
   def _print(self, text: str) -> None:
     (self._say or (lambda line: print(line, flush=True)))(text)
 
-  def _call_length(self, step: int, session: Session, seconds_per_step: Optional[float]) -> int:
-    """Steps in the next call: never past an epoch's end or the last step; the configured
-    number, or automatically up to MAX_STEPS_PER_CALL steps taking at most ~CALL_SECONDS."""
-    per_call = self.cfg.train.steps_per_call
-    if not per_call:
-      per_call = MAX_STEPS_PER_CALL if seconds_per_step is None else int(
-          max(1, min(MAX_STEPS_PER_CALL, CALL_SECONDS / max(seconds_per_step, 1e-9))))
-      if seconds_per_step is None:
-        per_call = min(per_call, 10)  # the first call also traces: keep it short
-    epoch_steps = session.steps_per_epoch
-    return min(per_call, epoch_steps - step % epoch_steps, session.total_steps - step)
-
-  def _evaluation_due(self, step: int, session: Session) -> bool:
-    epoch_steps, every = session.steps_per_epoch, max(self.cfg.train.eval_every, 1)
-    return step >= session.total_steps or (step % epoch_steps == 0 and (step // epoch_steps) % every == 0)
-
-  def _evaluations_left(self, step: int, session: Session) -> int:
-    epoch_steps, every = session.steps_per_epoch, max(self.cfg.train.eval_every, 1)
-    return max(0, -(-session.total_steps // epoch_steps) // every - (step // epoch_steps) // every)
-
   def _train(self, session: Session, state: state_lib.RunState) -> rundir.Results:
     train, epoch_steps = self.cfg.train, session.steps_per_epoch
     step = int(session.step.numpy())
@@ -237,13 +215,15 @@ class Trainer:
                     data=f"{data_line} (test {summary.test_size:,})",
                     device=host.describe_device(), precision=train.precision,
                     batch_size=train.batch_size, resumed_from=step or None)
+    cadence = steps_lib.Cadence(session.total_steps, epoch_steps, train.eval_every,
+                                train.steps_per_call)
     wall_start = time.time() - state.wall_seconds
     status, diverged_at = "completed", None
     since_evaluation = _Sums()
     seconds_per_step = None
     finished = False
     # A stop that interrupted an evaluation leaves it to the resume, before any training.
-    evaluation_pending = bool(step) and self._evaluation_due(step, session) and (
+    evaluation_pending = bool(step) and cadence.evaluation_due(step) and (
         state.last_evaluation or {}).get("step") != step
     while not self.stop.requested.is_set():
       if evaluation_pending:
@@ -255,7 +235,7 @@ class Trainer:
         progress.evaluated(time.time() - started)
         state.wall_seconds = time.time() - wall_start
         session.checkpoints.save(step, state)
-        progress.evaluation(record, self._evaluations_left(step, session), data_line)
+        progress.evaluation(record, cadence.evaluations_left(step), data_line)
         if self._on_evaluation:
           self._on_evaluation(record)
         since_evaluation = _Sums()
@@ -267,7 +247,7 @@ class Trainer:
         finished = True
         break
       started = time.time()
-      result = session.train_call(step, self._call_length(step, session, seconds_per_step))
+      result = session.train_call(step, cadence.call_length(step, seconds_per_step))
       seconds = time.time() - started
       if result.steps:
         seconds_per_step = seconds / result.steps
@@ -282,10 +262,10 @@ class Trainer:
         break
       if self._after_call:
         self._after_call(self, step)
-      evaluation_pending = self._evaluation_due(step, session)
+      evaluation_pending = cadence.evaluation_due(step)
       if not evaluation_pending:
         progress.maybe_within_epoch(step, since_evaluation.mean_loss,
-                                    self._evaluations_left(step, session))
+                                    cadence.evaluations_left(step))
     if not finished and status != "diverged":
       status = "stopped"
       state.wall_seconds = time.time() - wall_start
@@ -355,14 +335,6 @@ class Trainer:
     results.write(self.run_dir)
     session.writer.flush()
     return results
-
-def _first_missing_directory(path: str) -> Optional[str]:
-  """The outermost directory of `path` that does not exist yet (what makedirs will create)."""
-  path, missing = os.path.abspath(path), None
-  while not os.path.isdir(path):
-    missing, path = path, os.path.dirname(path)
-  return missing
-
 
 @dataclasses.dataclass
 class _Sums:
