@@ -33,6 +33,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from experiments import cli  # noqa: E402  pylint: disable=wrong-import-position
 from rethinking import rundir  # noqa: E402
 from rethinking import sweep as sweep_lib  # noqa: E402
+from rethinking import sweep_runner  # noqa: E402
 from rethinking import validation  # noqa: E402
 
 EXIT_NOT_COMPLETED = 1  # the sweep ran to its end and some setting did not complete
@@ -163,12 +164,12 @@ def main(argv):
       print(shlex.join(sweep_lib.command_for(s, logdir, overrides, extra, train_command)) + done)
     return
   deadline = sweep_lib.parse_duration(_DEADLINE.value) if _DEADLINE.value else None
-  result = sweep_lib.run_sweep(
+  result = sweep_runner.run_sweep(
       mine, logdir, overrides, extra, parallel=_PARALLEL.value, train_command=train_command,
       skip_completed=_SKIP_COMPLETED.value, gpus=gpus, children_per_gpu=_CHILDREN_PER_GPU.value,
       deadline_seconds=deadline, grace_seconds=sweep_lib.parse_duration(_GRACE.value),
       echo=lambda line: print(line, flush=True))
-  print(sweep_lib.summary_table(result.outcomes), flush=True)
+  print(sweep_runner.summary_table(result.outcomes), flush=True)
   if result.all_completed:
     return
   if result.stopped_by is not None:

@@ -16,6 +16,7 @@ import pytest
 from rethinking import paper
 from rethinking import rundir
 from rethinking import sweep
+from rethinking import sweep_runner
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -144,9 +145,9 @@ def test_sweep_skips_completed_runs_and_runs_broken_ones_again(toy):
   assert sorted(_calls(logs)) == ["toy-b", "toy-c"]
   assert re.search(r"toy-a +skipped \(completed\)", done.stdout)
   (logs / "calls.txt").unlink()
-  result = sweep.run_sweep(sweep.expand_settings([str(toy / "flags" / "toy" / "[ac].flags")]),
-                           str(logs), train_command=[sys.executable, str(toy / "fake_train.py")],
-                           echo=lambda line: None)
+  result = sweep_runner.run_sweep(
+      sweep.expand_settings([str(toy / "flags" / "toy" / "[ac].flags")]), str(logs),
+      train_command=[sys.executable, str(toy / "fake_train.py")], echo=lambda line: None)
   assert [o.status for o in result.outcomes] == ["skipped (completed)"] * 2
   assert not _calls(logs) and result.all_completed and result.stopped_by is None
 
