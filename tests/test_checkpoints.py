@@ -124,3 +124,14 @@ def test_the_fit_check_evaluates_in_inference_mode():
   loss, correct = steps.Evaluator(model).whole_split(images, labels)
   assert int(correct) == 2500  # every chunk, the padded tail included, counted once
   assert float(loss) / 2500 < 1e-3
+
+
+def test_calls_never_cross_an_epoch_and_evaluations_follow_eval_every():
+  cadence = steps.Cadence(total_steps=23, steps_per_epoch=5, eval_every=2, steps_per_call=4)
+  assert [cadence.call_length(s) for s in (0, 4, 5, 8, 20, 21)] == [4, 1, 4, 2, 3, 2]
+  assert [s for s in range(1, 24) if cadence.evaluation_due(s)] == [10, 20, 23]
+  assert cadence.evaluations_left(0) == 2 and cadence.evaluations_left(10) == 1
+  auto = steps.Cadence(total_steps=1000, steps_per_epoch=500)
+  assert auto.call_length(0) == 10  # the first call also traces: short
+  assert auto.call_length(10, seconds_per_step=2.0) == 2  # ~5 s per call
+  assert auto.call_length(10, seconds_per_step=1e-4) == 100  # at most 100 steps
