@@ -74,6 +74,10 @@ _PRECISION = flags.DEFINE_enum("precision", "float32", config_lib.PRECISIONS,
                                "Keras mixed-precision policy.")
 _JIT = flags.DEFINE_bool("jit", False, "Compile the training step with XLA.")
 _DETERMINISTIC = flags.DEFINE_bool("deterministic", False, "Deterministic ops (bitwise resume).")
+_CPU_DEVICES = flags.DEFINE_integer(
+    "cpu_devices", 1, "Split the host CPU into this many logical devices, so that "
+    "--strategy=mirrored trains as many replicas on any machine (a testing aid: they share the "
+    "same cores; the result must equal one device's).")
 _STEPS_PER_CALL = flags.DEFINE_integer(
     "steps_per_call", 0, "Steps per compiled call; 0 = automatic (up to 100, fewer so that a "
     "call lasts at most a few seconds).", lower_bound=0)
@@ -147,19 +151,26 @@ def main(argv):
 
   def check():
     size = validation.prepared_split_size(cfg.data.name, "train", cfg.data.data_dir)
-    return validation.check_run_config(cfg, prob_given, split_size=size)
+    return validation.check_run_config(cfg, prob_given, split_size=size,
+                                       cpu_devices=_CPU_DEVICES.value)
 
   cli.start(argv, check)
   quiet_tensorflow(_VERBOSE.value)
   from rethinking import rundir  # pylint: disable=import-outside-toplevel
   from rethinking.data import datasets  # pylint: disable=import-outside-toplevel
+  from rethinking.training import distribution  # pylint: disable=import-outside-toplevel
   from rethinking.training import progress  # pylint: disable=import-outside-toplevel
   from rethinking.training import trainer  # pylint: disable=import-outside-toplevel
+  distribution.split_cpu(_CPU_DEVICES.value)  # before any TensorFlow op runs
   try:
     results = trainer.train(cfg)
   except (datasets.DatasetUnavailableError, rundir.RunLockedError,
-          trainer.FingerprintMismatchError) as e:
+          trainer.FingerprintMismatchError, distribution.ReplicaBatchError) as e:
     cli.die(f"error: {e}")
+  except distribution.PeerFailure as e:
+    print(f"error: {e}", file=sys.stderr, flush=True)
+    # The collective runtime's threads may hold the interpreter: exit without waiting for them.
+    os._exit(distribution.PEER_FAILURE_EXIT)  # pylint: disable=protected-access
   print(progress.summary(results, paper_line(results.config), cfg.logdir), flush=True)
   sys.exit(exit_status(results))
 

@@ -61,6 +61,40 @@ def check_strategy(name: str) -> Optional[str]:
     return "no TPU on this machine (no TPU_NAME and no /dev/accel0)"
   if name == "multi_worker" and not os.environ.get("TF_CONFIG"):
     return "multi_worker needs TF_CONFIG describing the cluster; none is set"
+  if name == "multi_worker":
+    try:
+      tf_config = json.loads(os.environ["TF_CONFIG"])
+      task = tf_config["task"]
+      if task["type"] not in ("chief", "worker"):
+        return f"TF_CONFIG's task type {task['type']!r} is not trained by this program"
+      int(task.get("index", 0))
+    except (ValueError, KeyError, TypeError) as e:
+      return f"TF_CONFIG is not a JSON cluster and task description ({e})"
+  return None
+
+
+def tf_config_workers() -> int:
+  """Workers (chief included) named by TF_CONFIG; 1 when it is unset or unreadable."""
+  try:
+    cluster = json.loads(os.environ.get("TF_CONFIG") or "{}").get("cluster", {})
+    return max(1, len(cluster.get("chief", [])) + len(cluster.get("worker", [])))
+  except (ValueError, AttributeError):
+    return 1
+
+
+def check_replicas(batch_size: int, strategy: str, cpu_devices: int) -> Optional[Invalid]:
+  """--cpu_devices is a positive count; the global batch divides over the replicas that are
+  known before TensorFlow starts (logical CPU devices, TF_CONFIG's workers; GPUs are counted
+  by the trainer, which refuses an uneven split with the same message)."""
+  if cpu_devices < 1:
+    return Invalid("cpu_devices", cpu_devices, "must be a positive integer")
+  if cpu_devices > 1 and strategy != "mirrored":
+    return Invalid("cpu_devices", cpu_devices, "splits the CPU into replicas for "
+                   "--strategy=mirrored only (a testing aid)")
+  replicas = {"mirrored": cpu_devices, "multi_worker": tf_config_workers()}.get(strategy, 1)
+  if replicas > 1 and batch_size > 0 and batch_size % replicas:
+    return Invalid("batch_size", batch_size, f"is global and must be divisible by the "
+                   f"{replicas} replicas (each takes batch_size / replicas examples)")
   return None
 
 
@@ -94,10 +128,12 @@ def _first(checks: Iterable[Optional[Invalid]]) -> Optional[Invalid]:
 
 def check_run_config(cfg: config_lib.RunConfig, corrupt_prob_given: bool,
                      split_size: Optional[int] = None,
-                     model_names: Optional[List[str]] = None) -> Optional[Invalid]:
+                     model_names: Optional[List[str]] = None,
+                     cpu_devices: int = 1) -> Optional[Invalid]:
   """The first problem with a training configuration, or None.
 
-  split_size: the training split's size when known (checked against train_size).
+  split_size: the training split's size when known (checked against train_size);
+  cpu_devices: logical CPU devices the app will split the host into (--cpu_devices).
   """
   d, c, m, t = cfg.data, cfg.corruption, cfg.model, cfg.train
   if model_names is None:
@@ -156,5 +192,6 @@ def check_run_config(cfg: config_lib.RunConfig, corrupt_prob_given: bool,
               "is not writable (or cannot be created) by this user")
     why = check_strategy(t.strategy)
     yield bad(why is not None, "strategy", t.strategy, why or "")
+    yield check_replicas(t.batch_size, t.strategy, cpu_devices)
 
   return _first(checks())

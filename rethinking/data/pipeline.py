@@ -4,7 +4,8 @@
 result. `ResidentPipeline` keeps the arrays on the device(s) as non-trainable variables (one copy
 per replica under a tf.distribute strategy) and produces a training batch from a step number
 inside the compiled training step: an epoch's order is a stateless permutation keyed by
-(seed, epoch), augmentation a stateless random crop keyed by (seed, step). No host round trip per
+(seed, epoch), augmentation a stateless random crop keyed by (seed, step, position in the
+global batch), the same for any number of replicas. No host round trip per
 step, and a resumed run sees exactly the batches the uninterrupted run would have seen.
 
 Batches have a fixed size (the last partial batch of an epoch is dropped; every epoch draws a
@@ -116,18 +117,23 @@ class ResidentPipeline:
                   replica: int = 0, num_replicas: int = 1):
     """This replica's slice of the global batch of `step` as (images, labels).
 
-    order: this epoch's `epoch_order`; step: the global step (keys the augmentation).
+    order: this epoch's `epoch_order`; step: the global step. Replica r of R takes examples
+    [r * B/R, (r + 1) * B/R) of the global batch B; an example's random crop is keyed by
+    (seed, step, its position in the global batch), so any R trains on the same crops.
     """
     size = self.batch_size // num_replicas
-    start = tf.cast(step_in_epoch, tf.int32) * self.batch_size + replica * size
+    first = tf.cast(replica, tf.int32) * size  # position in the global batch
+    start = tf.cast(step_in_epoch, tf.int32) * self.batch_size + first
     index = order[start:start + size]
     labels = tf.gather(self.train_labels, index)
     if not self.augment:
       return tf.gather(self.train_eval_images, index), labels
     seed = tf.constant([self.seed, _AUGMENT_STREAM], tf.int64)
     seed = tf.random.experimental.stateless_fold_in(seed, tf.cast(step, tf.int64))
-    seed = tf.random.experimental.stateless_fold_in(seed, replica)
-    return preprocessing.preprocess_train(tf.gather(self.train_raw_images, index), seed), labels
+    # Folding 0 (the replica id earlier versions folded in) keeps one device's crops unchanged.
+    seed = tf.random.experimental.stateless_fold_in(seed, 0)
+    images = tf.gather(self.train_raw_images, index)
+    return preprocessing.preprocess_train(images, seed, first, self.batch_size), labels
 
   def eval_splits(self):
     """{"train": (images, labels), "test": (...)}: whole corrupted train set without

@@ -23,12 +23,19 @@ def centre_crop(images: tf.Tensor, size: int) -> tf.Tensor:
   return images[:, top:top + size, left:left + size, :]
 
 
-def random_crop(images: tf.Tensor, size: int, seed: tf.Tensor) -> tf.Tensor:
-  """An independent random size x size crop of each image; seed: int64 [2] (stateless)."""
-  batch = tf.shape(images)[0]
+def random_crop(images: tf.Tensor, size: int, seed: tf.Tensor, first: tf.Tensor = 0,
+                global_batch: int = None) -> tf.Tensor:
+  """An independent random size x size crop of each image; seed: int64 [2] (stateless).
+
+  images may be a replica's share of a global batch: images[i] is example `first + i` of
+  `global_batch`, and its crop is row first + i of one [global_batch, 2] draw, so a batch split
+  over any number of replicas is cropped exactly as it would be whole.
+  """
+  batch = images.shape[0] if images.shape[0] is not None else tf.shape(images)[0]
   h, w = images.shape[1], images.shape[2]
   span = tf.constant([h - size + 1, w - size + 1], tf.float32)
-  offsets = tf.cast(tf.random.stateless_uniform([batch, 2], seed) * span, tf.int32)
+  draws = tf.random.stateless_uniform([global_batch or batch, 2], seed)
+  offsets = tf.cast(draws[first:first + batch] * span, tf.int32)
   grid = tf.range(size)
   rows = offsets[:, :1] + grid  # [B, size]
   cols = offsets[:, 1:] + grid
@@ -47,6 +54,9 @@ def preprocess_eval(images: tf.Tensor) -> tf.Tensor:
   return per_image_standardization(centre_crop(images, crop_size_for(images.shape[1])))
 
 
-def preprocess_train(images: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
-  """Random crop + whitening for augmented training; seed: int64 [2], one per step."""
-  return per_image_standardization(random_crop(images, crop_size_for(images.shape[1]), seed))
+def preprocess_train(images: tf.Tensor, seed: tf.Tensor, first: tf.Tensor = 0,
+                     global_batch: int = None) -> tf.Tensor:
+  """Random crop + whitening for augmented training; seed: int64 [2], one per step; first and
+  global_batch place a replica's share in the global batch (see random_crop)."""
+  return per_image_standardization(random_crop(images, crop_size_for(images.shape[1]), seed,
+                                               first, global_batch))

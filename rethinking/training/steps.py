@@ -13,7 +13,7 @@ import dataclasses
 import keras
 import tensorflow as tf
 
-from rethinking import config as config_lib
+from rethinking.training import distribution
 
 EVAL_CHUNK = 1000  # images per compiled evaluation chunk (resident data)
 MAX_STEPS_PER_CALL = 100
@@ -21,18 +21,8 @@ CALL_SECONDS = 5.0  # automatic call length: a call ends within ~this, for progr
 
 
 def make_strategy(name: str) -> tf.distribute.Strategy:
-  if name == "default":
-    return tf.distribute.get_strategy()
-  if name == "mirrored":
-    return tf.distribute.MirroredStrategy()
-  if name == "multi_worker":
-    return tf.distribute.MultiWorkerMirroredStrategy()
-  if name == "tpu":
-    resolver = tf.distribute.cluster_resolver.TPUClusterResolver()
-    tf.config.experimental_connect_to_cluster(resolver)
-    tf.tpu.experimental.initialize_tpu_system(resolver)
-    return tf.distribute.TPUStrategy(resolver)
-  raise ValueError(f"unknown strategy {name!r}; known: {', '.join(config_lib.STRATEGIES)}")
+  """The tf.distribute strategy named by --strategy (rethinking.training.distribution)."""
+  return distribution.make_strategy(name)
 
 
 @dataclasses.dataclass(frozen=True)

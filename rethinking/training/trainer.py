@@ -25,6 +25,7 @@ from rethinking import config as config_lib
 from rethinking import host
 from rethinking import rundir
 from rethinking.data import pipeline as pipeline_lib
+from rethinking.training import distribution
 from rethinking.training import progress as progress_lib
 from rethinking.training import records
 from rethinking.training import sources
@@ -68,6 +69,9 @@ class Trainer:
     compiled call (e.g. to `request_stop()`); say(line) prints progress (default: stdout)."""
     self.cfg = cfg
     self.run_dir = rundir.run_dir_for(cfg.to_dict())
+    # Only the chief writes the run directory; other workers write to a scratch directory.
+    self.role = distribution.Role.from_environment(cfg.train.strategy)
+    self.write_dir = self.run_dir if self.role.is_chief else rundir.temporary_run_dir()
     self._data = data
     self._on_evaluation = on_evaluation
     self._after_call = after_call
@@ -94,9 +98,10 @@ class Trainer:
       tf.config.experimental.enable_op_determinism()
     keras.mixed_precision.set_global_policy(train.precision)
     strategy = steps_lib.make_strategy(train.strategy)
-    if train.batch_size % strategy.num_replicas_in_sync:
-      raise ValueError(f"batch size {train.batch_size} is not divisible by "
-                       f"{strategy.num_replicas_in_sync} replicas")
+    problem = distribution.divisibility_problem(train.batch_size,
+                                                strategy.num_replicas_in_sync)
+    if problem:
+      raise distribution.ReplicaBatchError(problem)
     from rethinking import models  # pylint: disable=import-outside-toplevel
     source = sources.make_source(cfg, strategy, self._data,
                                  image_size=models.default_input_shape(cfg.model.name)[0])
@@ -130,11 +135,11 @@ class Trainer:
     self.stop.listeners.append(lambda: stop_flag.assign(True))
     if self.stop.requested.is_set():
       stop_flag.assign(True)
-    writer = tf.summary.create_file_writer(self.run_dir)
+    writer = tf.summary.create_file_writer(self.write_dir)
     checkpoint = tf.train.Checkpoint(model=model, optimizer=optimizer, step=step)
-    checkpoints = state_lib.Checkpoints(self.run_dir, checkpoint,
-                                        fingerprints=source.summary.fingerprints,
-                                        config=cfg.to_dict())
+    checkpoints = distribution.checkpoints_for(
+        self.run_dir, self.write_dir, checkpoint, fingerprints=source.summary.fingerprints,
+        config=cfg.to_dict())
     train_call = steps_lib.make_train_call(
         model, optimizer, schedule, source, strategy, writer, step, stop_flag,
         precision=train.precision, jit=train.jit)
@@ -153,26 +158,30 @@ class Trainer:
 
   # ---- the run -----------------------------------------------------------------------------
   def run(self) -> rundir.Results:
-    created = rundir.first_missing_directory(self.run_dir)
-    os.makedirs(self.run_dir, exist_ok=True)
+    created = rundir.first_missing_directory(self.write_dir)
+    os.makedirs(self.write_dir, exist_ok=True)
     trained = False
     try:
-      with rundir.RunLock(self.run_dir), self.stop:
+      with distribution.lock_if_chief(self.role, self.run_dir), self.stop:
         previous = self._previous_results()
         if previous is not None:
           return previous
         policy = keras.mixed_precision.global_policy()
         try:
-          session = self.setup()
-          state = session.checkpoints.restore(session.reset_to_initial)
-          trained = True
-          records.write_hparams(session.writer, self.cfg, session.source.summary.train_size,
-                                trial_id=os.path.basename(self.run_dir))
-          return self._train(session, state)
+          with distribution.peer_failures_explained(self.role):
+            session = self.setup()
+            state = session.checkpoints.restore(session.reset_to_initial)
+            distribution.check_same_restore_point(session.strategy, int(session.step.numpy()))
+            trained = True
+            records.write_hparams(session.writer, self.cfg, session.source.summary.train_size,
+                                  trial_id=os.path.basename(self.run_dir))
+            return self._train(session, state)
         finally:
           keras.mixed_precision.set_global_policy(policy)
     finally:
-      if created and not trained and not [
+      if not self.role.is_chief:
+        shutil.rmtree(self.write_dir, ignore_errors=True)  # a worker's scratch directory
+      elif created and not trained and not [
           f for f in os.listdir(self.run_dir) if not f.startswith("events.out")]:
         shutil.rmtree(created, ignore_errors=True)  # refused before training: no trace
 
@@ -326,13 +335,13 @@ class Trainer:
     if status == "completed" and (final.get("step") != step or final.get("test_accuracy") is None):
       final = {"step": step, **self.evaluate()}
     if status == "completed":
-      session.model.save(os.path.join(self.run_dir, rundir.MODEL))
+      session.model.save(os.path.join(self.write_dir, rundir.MODEL))
     results = records.results(
         self.cfg, session.source.summary, state, final=final, status=status, step=step,
         diverged_at=diverged_at, stop_signal=self.stop.signal_name,
         steps_per_epoch=session.steps_per_epoch, run_dir=self.run_dir,
         replicas=session.strategy.num_replicas_in_sync)
-    results.write(self.run_dir)
+    results.write(self.write_dir)  # a worker's scratch directory unless this is the chief
     session.writer.flush()
     return results
 
