@@ -94,6 +94,7 @@ class ResidentPipeline:
       raise ValueError(f"batch size {batch_size} exceeds the {self.num_train} training examples")
     self.steps_per_epoch = self.num_train // batch_size
     strategy = strategy or tf.distribute.get_strategy()
+    self._strategy = strategy
     with strategy.scope():
       def resident(value, name):
         return tf.Variable(value, trainable=False, name=name,
@@ -138,5 +139,9 @@ class ResidentPipeline:
   def eval_splits(self):
     """{"train": (images, labels), "test": (...)}: whole corrupted train set without
     augmentation, and the test set with clean labels."""
-    return {"train": (self.train_eval_images, self.train_labels),
-            "test": (self.test_images, self.test_labels)}
+    # The first local copy of each (mirrored) variable: a tf.function captures a distributed
+    # variable instead of taking it as an input, so with train and test of one shape the test
+    # pass would reuse the train pass's trace, and its data.
+    local = lambda variable: self._strategy.experimental_local_results(variable)[0]  # noqa: E731
+    return {"train": (local(self.train_eval_images), local(self.train_labels)),
+            "test": (local(self.test_images), local(self.test_labels))}

@@ -31,11 +31,6 @@ from rethinking.training import state as state_lib
 # corrupting the data, or an evaluation, happen between collectives on every worker alike, so
 # a healthy peer is late by seconds; the bound only has to exceed the slowest such gap.
 COLLECTIVE_TIMEOUT_SECONDS = 300.0
-# How often MultiWorkerMirroredStrategy's health thread pings the peers (TensorFlow: 30 s); a
-# peer that refuses three pings in a row aborts every collective (UnavailableError).
-HEALTH_CHECK_INTERVAL_SECONDS = 5
-
-
 PEER_FAILURE_EXIT = 3  # experiments/train.py's exit status when a peer worker is gone
 
 
@@ -76,11 +71,6 @@ def make_strategy(name: str) -> tf.distribute.Strategy:
   if name == "mirrored":
     return tf.distribute.MirroredStrategy(devices=mirrored_devices())
   if name == "multi_worker":
-    # The health check's cadence is a class attribute TensorFlow reads in the constructor
-    # (tests/test_distribution.py pins that a killed peer ends the others within the bound).
-    from tensorflow.python.distribute import collective_all_reduce_strategy as collective  # pylint: disable=import-outside-toplevel
-    collective.CollectiveAllReduceExtended._check_health_interval = (  # pylint: disable=protected-access
-        HEALTH_CHECK_INTERVAL_SECONDS)
     options = tf.distribute.experimental.CommunicationOptions(
         timeout_seconds=COLLECTIVE_TIMEOUT_SECONDS)
     return tf.distribute.MultiWorkerMirroredStrategy(communication_options=options)
@@ -192,8 +182,16 @@ def peer_failures_explained(role: Role):
   except PEER_ERRORS as e:
     if role.num_workers <= 1:
       raise
-    first = (str(e).strip().splitlines() or [type(e).__name__])[0][:300]
     raise PeerFailure(
         f"{role.name}: a peer worker died or became unreachable, so training cannot go on "
-        f"({type(e).__name__}: {first}); restart every worker with the same command to resume "
+        f"({type(e).__name__}: {_cause(e)}); restart every worker with the same command to resume "
         f"from the chief's last checkpoint") from e
+
+
+def _cause(error: tf.errors.OpError) -> str:
+  """The line of a TensorFlow error that says what happened (not the graph traceback)."""
+  noise = ("Graph execution error", "Detected at", "File ", "[[", "The error could be",
+           "Additional GRPC", ":UNKNOWN")
+  lines = [line.strip() for line in (error.message or "").splitlines()]
+  useful = [line for line in lines if line and not line.startswith(noise)]
+  return (useful or [type(error).__name__])[0][:300]
