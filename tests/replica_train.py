@@ -6,7 +6,7 @@ compiled call.
 
   python tests/replica_train.py <logdir> <strategies, comma-separated> [--cpu_devices=N]
       [--augment] [--weight_decay=W] [--epochs=E] [--n=N] [--batch_size=B] [--grace=S]
-      [--jit]
+      [--join_timeout=S] [--jit]
 
 Exits like experiments/train.py: 0 completed, 3 a peer worker died, 130/143 stopped.
 """
@@ -61,7 +61,9 @@ def main():
   parser.add_argument("--n", type=int, default=128)
   parser.add_argument("--batch_size", type=int, default=32)
   parser.add_argument("--grace", type=float, default=60.0)
+  parser.add_argument("--join_timeout", type=float, default=distribution.JOIN_TIMEOUT_SECONDS)
   args = parser.parse_args()
+  distribution.JOIN_TIMEOUT_SECONDS = args.join_timeout
   distribution.split_cpu(args.cpu_devices)
   code = 0
   with tfds.testing.mock_data(num_examples=args.n):
@@ -79,7 +81,8 @@ def main():
         print(f"error: {e}", file=sys.stderr, flush=True)
         sys.exit(2)
       print(json.dumps({"strategy": strategy, "replicas": results.replicas,
-                        "status": results.status, "final": results.final,
+                        "status": results.status, "step": results.step,
+                        "stop_signal": results.stop_signal, "final": results.final,
                         "losses": step_losses(results.run_dir)}), flush=True)
       if results.status == "stopped":
         code = state.EXIT_CODES.get(results.stop_signal, 1)

@@ -17,8 +17,12 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import faulthandler
 import json
 import os
+import signal
+import sys
+import threading
 from typing import Optional
 
 import tensorflow as tf
@@ -31,6 +35,10 @@ from rethinking.training import state as state_lib
 # corrupting the data, or an evaluation, happen between collectives on every worker alike, so
 # a healthy peer is late by seconds; the bound only has to exceed the slowest such gap.
 COLLECTIVE_TIMEOUT_SECONDS = 300.0
+# Longest a worker waits at start for the others to join the cluster; then it exits (status 1).
+# Workers of one job usually start within seconds; a scheduler may stagger them by minutes.
+JOIN_TIMEOUT_SECONDS = 900.0
+PEER_STOP = "peer"  # results.json's stop_signal when another worker was asked to stop
 PEER_FAILURE_EXIT = 3  # experiments/train.py's exit status when a peer worker is gone
 
 
@@ -73,13 +81,37 @@ def make_strategy(name: str) -> tf.distribute.Strategy:
   if name == "multi_worker":
     options = tf.distribute.experimental.CommunicationOptions(
         timeout_seconds=COLLECTIVE_TIMEOUT_SECONDS)
-    return tf.distribute.MultiWorkerMirroredStrategy(communication_options=options)
+    with _bounded_join():
+      return tf.distribute.MultiWorkerMirroredStrategy(communication_options=options)
   if name == "tpu":
     resolver = tf.distribute.cluster_resolver.TPUClusterResolver()
     tf.config.experimental_connect_to_cluster(resolver)
     tf.tpu.experimental.initialize_tpu_system(resolver)
     return tf.distribute.TPUStrategy(resolver)
   raise ValueError(f"unknown strategy {name!r}; known: {', '.join(config_lib.STRATEGIES)}")
+
+
+@contextlib.contextmanager
+def _bounded_join():
+  """While the cluster forms, TensorFlow waits for every peer holding the GIL (no Python thread
+  runs, so state.StopSignal cannot act) and catches SIGTERM itself (its preemption notifier): a
+  peer that never joins would be waited for forever. A watchdog in C (faulthandler) ends the
+  process after JOIN_TIMEOUT_SECONDS, and SIGINT takes its default action meanwhile (nothing
+  is there to checkpoint yet). The stop mechanism's handlers are restored afterwards."""
+  print(f"waiting up to {JOIN_TIMEOUT_SECONDS:.0f} s for every worker of the cluster to start",
+        file=sys.stderr, flush=True)
+  main = threading.current_thread() is threading.main_thread()
+  previous = {sig: signal.signal(sig, signal.SIG_DFL) if main else None
+              for sig in (signal.SIGINT, signal.SIGTERM)}
+  with open(os.devnull, "w") as devnull:
+    faulthandler.dump_traceback_later(JOIN_TIMEOUT_SECONDS, exit=True, file=devnull)
+    try:
+      yield
+    finally:
+      faulthandler.cancel_dump_traceback_later()
+      for sig, handler in previous.items():
+        if main:
+          signal.signal(sig, handler)  # also takes SIGTERM back from TensorFlow
 
 
 def divisibility_problem(batch_size: int, replicas: int) -> Optional[str]:
@@ -121,9 +153,14 @@ class Role:
     return "single worker" if self.task_type is None else f"{self.task_type} {self.task_id}"
 
 
+def spans_workers(strategy: tf.distribute.Strategy) -> bool:
+  """True when the strategy's replicas live in more than one process."""
+  return getattr(strategy.extended, "_num_workers", 1) > 1  # pylint: disable=protected-access
+
+
 def check_same_restore_point(strategy: tf.distribute.Strategy, step: int) -> None:
   """Workers that restored different checkpoints would train apart silently: refuse."""
-  if getattr(strategy.extended, "_num_workers", 1) <= 1:  # pylint: disable=protected-access
+  if not spans_workers(strategy):
     return
 
   @tf.function  # run eagerly, strategy.run warns of its overhead

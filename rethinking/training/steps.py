@@ -61,6 +61,7 @@ class CallResult:
   loss_sum: float  # sum over steps of the mean cross-entropy of the global batch
   correct: int  # training examples classified correctly (training mode, before the update)
   first_nonfinite_step: int  # 1-based step whose loss was not finite; -1 when none
+  peer_stopped: bool = False  # another worker's stop request ended the call (multi-worker)
 
 
 def make_train_call(model: keras.Model, optimizer, schedule, source,
@@ -104,6 +105,14 @@ def make_train_call(model: keras.Model, optimizer, schedule, source,
       optimizer.apply(grads, variables)
       return cross_entropy, correct
 
+  def stop_requested():
+    if not distribution.spans_workers(strategy):
+      return stop_flag.read_value()
+    # Every worker must stop at the same step, or the others wait in the next collective for
+    # it: a stop requested on any worker (a signal sent to one only) stops them all.
+    requests = strategy.run(lambda: tf.cast(stop_flag.read_value(), tf.int32))
+    return strategy.reduce(tf.distribute.ReduceOp.SUM, requests, axis=None) > 0
+
   def replica_step(*args):
     return sgd_step(*source.replica_batch(*args))
 
@@ -116,7 +125,7 @@ def make_train_call(model: keras.Model, optimizer, schedule, source,
     done = tf.constant(0, tf.int64)
     with writer.as_default():
       for i in tf.range(num_steps):
-        if stop_flag.read_value():
+        if stop_requested():
           break
         step = start + i
         cross_entropy, correct = strategy.run(replica_step,
@@ -143,7 +152,9 @@ def make_train_call(model: keras.Model, optimizer, schedule, source,
     inputs = source.host_inputs(start, num_steps)
     done, loss_sum, correct, nonfinite = compiled_call(
         inputs, tf.constant(start, tf.int64), tf.constant(num_steps, tf.int64))
-    return CallResult(int(done), float(loss_sum), int(correct), int(nonfinite))
+    # Fewer steps than asked with no local request: another worker's stop (stop_requested).
+    peer_stopped = int(done) < num_steps and not bool(stop_flag.numpy())
+    return CallResult(int(done), float(loss_sum), int(correct), int(nonfinite), peer_stopped)
 
   return train_call
 

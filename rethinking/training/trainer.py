@@ -257,6 +257,8 @@ class Trainer:
         break
       started = time.time()
       result = session.train_call(step, cadence.call_length(step, seconds_per_step))
+      if result.peer_stopped:  # every worker stops at the step where any one was asked to
+        self.stop.request(distribution.PEER_STOP)
       seconds = time.time() - started
       if result.steps:
         seconds_per_step = seconds / result.steps
