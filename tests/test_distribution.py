@@ -82,8 +82,8 @@ def _cluster(num_workers):
 
 # ---- replicas on one host ----------------------------------------------------------------------
 @pytest.mark.slow
-@pytest.mark.parametrize("extra", [[], ["--augment", "--weight_decay=0.001"]],
-                         ids=["plain", "random_crop_and_weight_decay"])
+@pytest.mark.parametrize("extra", [[], ["--augment", "--weight_decay=0.001", "--jit"]],
+                         ids=["plain", "random_crop_weight_decay_jit"])
 def test_two_and_four_replicas_reproduce_the_single_device_loss_curve(tmp_path, extra):
   # A loss divided by R twice trains like one device at lr/R (PITFALLS.md); crops keyed by
   # replica give each R other crops. Both fail here.
