@@ -10,8 +10,10 @@
   the chief writes the run directory. `Role` says which this process is; other workers write
   checkpoints, events and the model to a temporary directory they remove (TensorFlow's
   multi-worker guide), and read the chief's run directory to resume.
-- A dead peer: collectives time out (COLLECTIVE_TIMEOUT_SECONDS) and the cluster health check
-  aborts them; either surfaces as `PeerFailure` in every surviving worker.
+- Failures: a killed peer fails the next collective at once (the connection resets), a hung
+  one after COLLECTIVE_TIMEOUT_SECONDS; either surfaces as one `PeerFailure` in every other
+  worker. A stop requested on any worker stops all at one step (steps.make_train_call); a peer
+  that never joins ends the wait after JOIN_TIMEOUT_SECONDS.
 """
 from __future__ import annotations
 
@@ -46,8 +48,8 @@ class PeerFailure(RuntimeError):
   """A peer worker died or became unreachable; the run cannot go on without it."""
 
 
-# Errors a collective raises when a peer is gone (aborted by the health check, timed out, or
-# refused at the transport).
+# Errors a collective raises when a peer is gone (refused or reset at the transport, timed
+# out, or aborted).
 PEER_ERRORS = (tf.errors.UnavailableError, tf.errors.DeadlineExceededError,
                tf.errors.CancelledError, tf.errors.AbortedError)
 
