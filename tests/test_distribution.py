@@ -160,7 +160,7 @@ def test_the_trainer_refuses_an_uneven_split_it_discovers_before_training(tmp_pa
   proc = _start(tmp_path, tmp_path / "runs", "mirrored", "--cpu_devices=3")
   _, err = proc.communicate(timeout=120)
   assert proc.returncode == 2 and "divisible by the 3 replicas" in err, err[-2000:]
-  assert not os.listdir(tmp_path / "runs")
+  assert not (tmp_path / "runs").exists()  # refused before training: no trace
 
 
 def test_the_batch_check_names_the_replicas():
