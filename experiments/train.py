@@ -169,8 +169,7 @@ def main(argv):
     cli.die(f"error: {e}")
   except distribution.PeerFailure as e:
     print(f"error: {e}", file=sys.stderr, flush=True)
-    # The collective runtime's threads may hold the interpreter: exit without waiting for them.
-    os._exit(distribution.PEER_FAILURE_EXIT)  # pylint: disable=protected-access
+    sys.exit(distribution.PEER_FAILURE_EXIT)
   print(progress.summary(results, paper_line(results.config), cfg.logdir), flush=True)
   sys.exit(exit_status(results))
 

@@ -76,7 +76,7 @@ def main():
         results = t.run()
       except distribution.PeerFailure as e:
         print(f"error: {e}", file=sys.stderr, flush=True)
-        os._exit(distribution.PEER_FAILURE_EXIT)  # pylint: disable=protected-access
+        sys.exit(distribution.PEER_FAILURE_EXIT)
       except distribution.ReplicaBatchError as e:
         print(f"error: {e}", file=sys.stderr, flush=True)
         sys.exit(2)

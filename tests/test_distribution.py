@@ -17,7 +17,6 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from rethinking import config as config_lib
 from rethinking import validation
 from rethinking.data import pipeline as pipeline_lib
 from rethinking.data import preprocessing
