@@ -25,7 +25,7 @@ import os
 import signal
 import sys
 import threading
-from typing import Optional
+from typing import Callable, Optional
 
 import tensorflow as tf
 
@@ -158,6 +158,30 @@ class Role:
 def spans_workers(strategy: tf.distribute.Strategy) -> bool:
   """True when the strategy's replicas live in more than one process."""
   return getattr(strategy.extended, "_num_workers", 1) > 1  # pylint: disable=protected-access
+
+
+def make_stop_check(strategy: tf.distribute.Strategy, stop: state_lib.StopSignal,
+                    stop_flag: tf.Variable) -> Callable[[], bool]:
+  """The trainer's "stop now?" between calls and evaluations. One worker: whether it was asked
+  to. Several: whether any was (an all-reduce of the stop flags), so every worker leaves the
+  loop at the same point instead of waiting in a collective for one that left; a worker stopped
+  by another records PEER_STOP."""
+  if not spans_workers(strategy):
+    return stop.requested.is_set
+
+  @tf.function
+  def any_requested():
+    requests = strategy.run(lambda: tf.cast(stop_flag.read_value(), tf.int32))
+    return strategy.reduce(tf.distribute.ReduceOp.SUM, requests, axis=None) > 0
+
+  def should_stop() -> bool:
+    if not bool(any_requested()):
+      return False
+    if not stop.requested.is_set():
+      stop.request(PEER_STOP)
+    return True
+
+  return should_stop
 
 
 def check_same_restore_point(strategy: tf.distribute.Strategy, step: int) -> None:

@@ -51,6 +51,8 @@ class Session:
   evaluator: steps_lib.Evaluator
   total_steps: int
   reset_to_initial: Callable[[], None]
+  # Whether to stop now; with several workers, whether any one was asked to (agreed by all).
+  should_stop: Callable[[], bool]
 
   @property
   def steps_per_epoch(self) -> int:
@@ -148,7 +150,8 @@ class Trainer:
         step=step, stop_flag=stop_flag, writer=writer, checkpoints=checkpoints,
         train_call=train_call,
         evaluator=steps_lib.Evaluator(model, jit=train.jit, stop_flag=stop_flag),
-        total_steps=total_steps, reset_to_initial=reset_to_initial)
+        total_steps=total_steps, reset_to_initial=reset_to_initial,
+        should_stop=distribution.make_stop_check(strategy, self.stop, stop_flag))
     return self.session
 
   def evaluate(self, splits=("train", "test")) -> dict:
@@ -234,7 +237,7 @@ class Trainer:
     # A stop that interrupted an evaluation leaves it to the resume, before any training.
     evaluation_pending = bool(step) and cadence.evaluation_due(step) and (
         state.last_evaluation or {}).get("step") != step
-    while not self.stop.requested.is_set():
+    while not session.should_stop():
       if evaluation_pending:
         evaluation_pending = False
         started = time.time()
@@ -298,12 +301,12 @@ class Trainer:
       metrics = {"train_accuracy": None, "train_loss": None, "train_correct": -1}
     else:
       metrics = self.evaluate(("train",))
-    if self.stop.requested.is_set():
+    if session.should_stop():
       return None, False  # interrupted: partial sums, discarded
     fit = metrics["train_correct"] == session.source.summary.train_evaluated
     if last or (fit and train.stop_when_fit) or (train.test_every and epoch % train.test_every == 0):
       metrics.update(self.evaluate(("test",)))
-      if self.stop.requested.is_set():
+      if session.should_stop():
         return None, False
     else:  # test set skipped at this evaluation (--test_every)
       metrics.update(test_accuracy=None, test_loss=None)
