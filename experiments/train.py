@@ -165,7 +165,8 @@ def main(argv):
   try:
     results = trainer.train(cfg)
   except (datasets.DatasetUnavailableError, rundir.RunLockedError,
-          trainer.FingerprintMismatchError, distribution.ReplicaBatchError) as e:
+          trainer.FingerprintMismatchError, distribution.ReplicaBatchError,
+          distribution.ClusterMismatch) as e:
     cli.die(f"error: {e}")
   except distribution.PeerFailure as e:
     print(f"error: {e}", file=sys.stderr, flush=True)

@@ -77,7 +77,7 @@ def main():
       except distribution.PeerFailure as e:
         print(f"error: {e}", file=sys.stderr, flush=True)
         sys.exit(distribution.PEER_FAILURE_EXIT)
-      except distribution.ReplicaBatchError as e:
+      except (distribution.ReplicaBatchError, distribution.ClusterMismatch) as e:
         print(f"error: {e}", file=sys.stderr, flush=True)
         sys.exit(2)
       print(json.dumps({"strategy": strategy, "replicas": results.replicas,

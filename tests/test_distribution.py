@@ -319,6 +319,20 @@ def test_sigterm_to_one_worker_stops_every_worker_at_one_step_with_a_checkpoint(
   saved = tf.train.latest_checkpoint(str(logdir / "run_multi_worker"))
   assert saved.endswith(f"-{chief_run['step']}")
 
+  # Restarted with a --logdir the other worker cannot see, it would start afresh while the
+  # chief resumes: both refuse instead of training apart.
+  chief_config, other_config = _cluster(2)
+  workers = [_start(tmp_path, logdir, "multi_worker", "--epochs=50", tf_config=chief_config),
+             _start(tmp_path, tmp_path / "elsewhere", "multi_worker", "--epochs=50",
+                    tf_config=other_config)]
+  try:
+    for w in workers:
+      _, err = w.communicate(timeout=60)
+      assert w.returncode == 2 and "resumed from different steps" in err, err[-2000:]
+  finally:
+    for w in workers:
+      w.kill()
+
 
 def _runs_with_code(proc, code, timeout=60):
   out, err = proc.communicate(timeout=timeout)

@@ -197,9 +197,13 @@ def check_same_restore_point(strategy: tf.distribute.Strategy, step: int) -> Non
   total = sum_over_replicas(tf.constant(step, tf.int64))
   replicas = strategy.num_replicas_in_sync
   if int(total) != step * replicas:  # every worker sees it when any one differs
-    raise RuntimeError(
+    raise ClusterMismatch(
         f"workers resumed from different steps (this one {step}, the mean {int(total) / replicas:g}"
         f"): every worker must read the chief's run directory (one --logdir shared by all)")
+
+
+class ClusterMismatch(RuntimeError):
+  """The workers of one cluster do not see the same run (e.g. different --logdir values)."""
 
 
 class ReplicaBatchError(ValueError):
