@@ -1,6 +1,10 @@
 """The architectures of Appendix A: Table 1's parameter counts, shapes, weight decay, LRN, mixed
 precision, FLOP counts, and that every CIFAR-10 model can fit random labels (Section 2)."""
 import functools
+import json
+import os
+import subprocess
+import sys
 import time
 
 import keras
@@ -10,7 +14,8 @@ import tensorflow as tf
 
 from rethinking import config as config_lib
 from rethinking import models
-from rethinking.models.layers import LocalResponseNormalization
+from rethinking.models import layers as layers_lib
+from rethinking.models.layers import FusedBatchNormalization, LocalResponseNormalization
 
 CIFAR_MODELS = ("inception_small", "inception_small_nobn", "alexnet_small", "mlp_1x512",
                 "mlp_3x512")
@@ -205,6 +210,165 @@ def test_alexnet_small_survives_a_json_round_trip():
   np.testing.assert_allclose(clone(images).numpy(), model(images).numpy(), rtol=1e-5)
   assert isinstance(clone.get_layer("norm2"), LocalResponseNormalization)
   assert len(clone.losses) == len(model.losses) == 5
+
+
+# --- Fused batch norm -------------------------------------------------------------------------
+
+def _stock_batch_norm_model(monkeypatch, name="inception_small"):
+  """The model as it was built before the fused layer: keras.layers.BatchNormalization."""
+  with monkeypatch.context() as patch:
+    patch.setattr(layers_lib, "FusedBatchNormalization", keras.layers.BatchNormalization)
+    model = models.build(name)
+  assert not any(isinstance(l, FusedBatchNormalization) for l in model.layers)
+  return model
+
+
+@pytest.mark.parametrize("policy,tolerance", [("float32", 1e-4), ("mixed_bfloat16", 2e-2)])
+def test_fused_batch_norm_computes_what_keras_batch_norm_computes(policy, tolerance):
+  """Outputs (training and inference), gradients and moving statistics of the fused layer equal
+  the stock layer's; under mixed_bfloat16 it keeps bfloat16 activations."""
+  x = np.random.default_rng(0).normal(2.0, 3.0, size=(8, 7, 7, 16)).astype(np.float32)
+  settings = dict(center=True, scale=False, momentum=0.9, epsilon=1e-3)
+  try:
+    keras.mixed_precision.set_global_policy(policy)
+    stock, fused = keras.layers.BatchNormalization(**settings), FusedBatchNormalization(**settings)
+    results = []
+    for layer in (stock, fused):
+      layer.build(x.shape)
+      layer.beta.assign(np.linspace(-1.0, 1.0, 16).astype(np.float32))
+      inputs = tf.cast(x, layer.compute_dtype)
+      # A loss that the normalization does not make constant.
+      weights = np.random.default_rng(1).normal(size=x.shape).astype(np.float32)
+      with tf.GradientTape() as tape:
+        tape.watch(inputs)
+        y = layer(inputs, training=True)
+        loss = tf.reduce_sum(tf.cast(y, tf.float32) * weights)
+      dx, dbeta = tape.gradient(loss, [inputs, layer.beta])
+      results.append([y, dx, dbeta, layer.moving_mean, layer.moving_variance,
+                      layer(inputs, training=False)])
+    assert results[1][0].dtype == results[0][0].dtype == tf.as_dtype(stock.compute_dtype)
+    for a, b in zip(*results):
+      a, b = (np.asarray(tf.cast(v, tf.float32)) for v in (a, b))
+      np.testing.assert_allclose(b, a, rtol=tolerance, atol=tolerance * np.abs(a).max())
+  finally:
+    keras.mixed_precision.set_global_policy("float32")
+
+
+def test_inception_small_uses_the_fused_batch_norm_with_the_stock_variable_names(monkeypatch):
+  model, stock = _default_model("inception_small"), _stock_batch_norm_model(monkeypatch)
+  fused = [l for l in model.layers if isinstance(l, FusedBatchNormalization)]
+  assert len(fused) == 19 and all(l.momentum == 0.9 and l.epsilon == 1e-3 for l in fused)
+  assert [v.path for v in model.weights] == [v.path for v in stock.weights]
+  assert models.count_params(model) == models.count_params(stock) == 1_649_402
+
+
+def test_inception_small_loss_and_gradients_equal_those_with_keras_batch_norm(monkeypatch):
+  """Same weights, same batch: the training-mode loss agrees, and every gradient up to float32
+  round-off (the backward pass through 19 batch norms cancels large terms)."""
+  keras.utils.set_random_seed(0)
+  stock = _stock_batch_norm_model(monkeypatch)
+  model = models.build("inception_small")
+  model.set_weights(stock.get_weights())
+  images, labels = _random_images(16, seed=5)
+  loss_fn = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+  out = []
+  for m in (stock, model):
+    with tf.GradientTape() as tape:
+      loss = loss_fn(labels, m(images, training=True))
+    out.append((float(loss), tape.gradient(loss, m.trainable_variables)))
+  assert out[1][0] == pytest.approx(out[0][0], rel=1e-5)
+  for a, b in zip(out[0][1], out[1][1]):
+    assert np.linalg.norm(b.numpy() - a.numpy()) <= 1e-2 * np.linalg.norm(a.numpy())
+
+
+def test_a_checkpoint_written_with_keras_batch_norm_restores_into_the_fused_model(
+    monkeypatch, tmp_path):
+  """Runs started before the fused layer resume: the trainer's tf.train.Checkpoint of (model,
+  optimizer) restores completely, moving statistics and momentum included."""
+  keras.utils.set_random_seed(1)
+  images, labels = _random_images(8, seed=6)
+  loss_fn = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+
+  def one_step(model):
+    optimizer = keras.optimizers.SGD(0.1, momentum=0.9)
+    with tf.GradientTape() as tape:
+      loss = loss_fn(labels, model(images, training=True))
+    optimizer.apply(tape.gradient(loss, model.trainable_variables), model.trainable_variables)
+    return optimizer
+
+  old = _stock_batch_norm_model(monkeypatch)
+  old_optimizer = one_step(old)
+  path = tf.train.Checkpoint(model=old, optimizer=old_optimizer).save(str(tmp_path / "ckpt"))
+  new = models.build("inception_small")
+  new_optimizer = keras.optimizers.SGD(0.1, momentum=0.9)
+  new_optimizer.build(new.trainable_variables)
+  tf.train.Checkpoint(model=new, optimizer=new_optimizer).restore(path).assert_consumed()
+  for a, b in zip(old.weights + old_optimizer.variables, new.weights + new_optimizer.variables):
+    np.testing.assert_array_equal(b.numpy(), a.numpy())
+  assert np.any(new.get_layer("stem_bn").moving_mean.numpy() != 0)  # statistics came along
+  np.testing.assert_allclose(new(images, training=False).numpy(),
+                             old(images, training=False).numpy(), rtol=1e-4, atol=1e-4)
+
+
+def test_inception_small_with_fused_batch_norm_survives_keras_save_and_load(tmp_path):
+  model = models.build("inception_small")
+  path = str(tmp_path / "model.keras")
+  model.save(path)
+  loaded = keras.models.load_model(path)
+  assert isinstance(loaded.get_layer("stem_bn"), FusedBatchNormalization)
+  images, _ = _random_images(2, seed=7)
+  np.testing.assert_allclose(loaded(images, training=False).numpy(),
+                             model(images, training=False).numpy(), rtol=1e-5, atol=1e-6)
+
+
+_MIRRORED_SCRIPT = """
+import json
+import numpy as np, tensorflow as tf
+cpu = tf.config.list_physical_devices("CPU")[0]
+tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+import keras
+from rethinking.models.layers import FusedBatchNormalization
+strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+x = np.random.default_rng(0).normal(1.0, 2.0, size=(8, 4, 4, 6)).astype(np.float32)
+for cls in (keras.layers.BatchNormalization, FusedBatchNormalization):
+  with strategy.scope():
+    layer = cls(center=True, scale=False, momentum=0.9, epsilon=1e-3)
+    layer.build(x.shape)
+  batch = next(iter(strategy.experimental_distribute_dataset(
+      tf.data.Dataset.from_tensor_slices(x).batch(8))))
+
+  @tf.function
+  def step(batch):
+    def replica(b):
+      with tf.GradientTape() as tape:
+        loss = tf.reduce_sum(tf.square(layer(b, training=True)) * tf.range(6.0))
+      return tape.gradient(loss, layer.beta)
+    return strategy.run(replica, args=(batch,))
+
+  grads = strategy.experimental_local_results(step(batch))
+  stats = [strategy.experimental_local_results(v.value)
+           for v in (layer.moving_mean, layer.moving_variance)]
+  print(cls.__name__, json.dumps([[[v.numpy().tolist() for v in s] for s in stats],
+                                  [g.numpy().tolist() for g in grads]]))
+"""
+
+
+def test_fused_batch_norm_under_mirrored_strategy_matches_keras_batch_norm():
+  """Two logical CPU devices: per-replica gradients and every replica's copy of the moving
+  statistics equal the stock layer's (each replica normalizes with its own share's moments)."""
+  root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+  proc = subprocess.run([sys.executable, "-c", _MIRRORED_SCRIPT], capture_output=True,
+                        text=True, timeout=240, check=False, cwd=root,
+                        env={**os.environ, "PYTHONPATH": root})
+  assert proc.returncode == 0, proc.stderr[-2000:]
+  rows = {}
+  for line in proc.stdout.splitlines():
+    name, rest = line.split(" ", 1)
+    rows[name] = json.loads(rest)
+  (stock_stats, stock_grads), (fused_stats, fused_grads) = (
+      rows["BatchNormalization"], rows["FusedBatchNormalization"])
+  np.testing.assert_allclose(fused_stats, stock_stats, rtol=1e-5, atol=1e-6)
+  np.testing.assert_allclose(fused_grads, stock_grads, rtol=1e-4, atol=1e-4)
 
 
 # --- Mixed precision and XLA ------------------------------------------------------------------

@@ -49,9 +49,59 @@ def conv_module(x, filters: int, kernel_size: int, strides: int = 1, padding: st
                           kernel_initializer=KERNEL_INITIALIZER if batch_norm else "he_normal",
                           kernel_regularizer=l2(weight_decay), name=f"{name}conv")(x)
   if batch_norm:
-    x = keras.layers.BatchNormalization(center=True, scale=False, momentum=BATCH_NORM_MOMENTUM,
-                                        epsilon=BATCH_NORM_EPSILON, name=f"{name}bn")(x)
+    x = FusedBatchNormalization(center=True, scale=False, momentum=BATCH_NORM_MOMENTUM,
+                                epsilon=BATCH_NORM_EPSILON, name=f"{name}bn")(x)
   return keras.layers.ReLU(name=f"{name}relu")(x)
+
+
+@keras.saving.register_keras_serializable(package="rethinking")
+class FusedBatchNormalization(keras.layers.BatchNormalization):
+  """keras.layers.BatchNormalization computed by TensorFlow's fused kernel (FusedBatchNormV3).
+
+  Keras 3 normalizes with separate moments, subtract, rsqrt, multiply and add ops and, under
+  mixed precision, upcasts the whole activation to float32 and back; tf.keras used the fused
+  kernel, which does it in one pass forward and one backward, reads bfloat16/float16
+  activations and accumulates in float32 internally, and which oneDNN (and XLA) fuse further.
+  Same variables (beta, moving_mean, moving_variance; gamma only with scale=True), same names,
+  same config, same arithmetic: a checkpoint or saved model of the stock layer loads into this
+  one. The moving statistics are updated exactly as the stock layer updates them (momentum,
+  biased batch variance, per replica: under MirroredStrategy each replica's copy follows its own
+  share of the batch, as with the stock layer, and checkpoints hold replica 0's). Channels-last
+  4-D inputs without mask, renorm or synchronized statistics take the fused path; anything else
+  falls back to the stock computation.
+  """
+
+  def _fusable(self, inputs, mask) -> bool:
+    return (mask is None and not self.renorm and not self.synchronized
+            and len(inputs.shape) == 4 and self.axis in (-1, 3))
+
+  def call(self, inputs, training=None, mask=None):
+    if not self._fusable(inputs, mask):
+      return super().call(inputs, training=training, mask=mask)
+    channels = inputs.shape[-1]
+    # FusedBatchNormV3 wants a scale and an offset; ones/zeros stand in for what is not learned.
+    scale = self.gamma if self.scale else tf.ones([channels], tf.float32)
+    offset = self.beta if self.center else tf.zeros([channels], tf.float32)
+    scale, offset = tf.cast(scale, tf.float32), tf.cast(offset, tf.float32)
+    x = tf.cast(inputs, self.compute_dtype)
+    if training and self.trainable:
+      empty = tf.constant([], tf.float32)
+      y, mean, unbiased_variance, _, _, _ = tf.raw_ops.FusedBatchNormV3(
+          x=x, scale=scale, offset=offset, mean=empty, variance=empty, epsilon=self.epsilon,
+          exponential_avg_factor=1.0, data_format="NHWC", is_training=True)
+      # The kernel normalizes with the biased variance but returns the unbiased one (n / (n-1));
+      # the stock layer's moving variance follows the biased one.
+      n = tf.cast(tf.size(x) // channels, tf.float32)
+      variance = unbiased_variance * ((n - 1.0) / tf.maximum(n, 1.0))
+      momentum = self.momentum
+      self.moving_mean.assign(self.moving_mean * momentum + mean * (1.0 - momentum))
+      self.moving_variance.assign(self.moving_variance * momentum + variance * (1.0 - momentum))
+    else:
+      y, _, _, _, _, _ = tf.raw_ops.FusedBatchNormV3(
+          x=x, scale=scale, offset=offset, mean=tf.cast(self.moving_mean, tf.float32),
+          variance=tf.cast(self.moving_variance, tf.float32), epsilon=self.epsilon,
+          exponential_avg_factor=1.0, data_format="NHWC", is_training=False)
+    return y
 
 
 @keras.saving.register_keras_serializable(package="rethinking")
