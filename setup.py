@@ -24,5 +24,9 @@ setup(
     ],
     extras_require={
         "dev": ["pytest>=8", "pytest-xdist>=3.5"],
+        # The PyTorch reference of experiments/benchmark.py --baseline=torch; never needed to
+        # train. Install a CPU build: pip install '.[torch]' --index-url
+        # https://download.pytorch.org/whl/cpu (the default index serves a multi-GB CUDA one).
+        "torch": ["torch==2.13.0"],
     },
 )

@@ -80,3 +80,40 @@ def test_bad_flags_fail_in_one_line_and_write_nothing(tmp_path, flag):
   assert proc.returncode == 2
   assert len(proc.stderr.strip().splitlines()) == 1 and flag.split("=")[0] in proc.stderr
   assert not out.exists()
+
+
+# --- The PyTorch reference (optional: torch is an extra, absent from a plain install) ---------
+
+def test_the_torch_reference_module_imports_without_torch():
+  """The parent process never imports torch: only the subprocess does."""
+  proc = subprocess.run([sys.executable, "-c", (
+      "import sys; import rethinking.torch_reference as t; "
+      "assert 'torch' not in sys.modules; print(t.PRECISIONS)")],
+      capture_output=True, text=True, timeout=60, check=False, cwd=ROOT)
+  assert proc.returncode == 0, proc.stderr[-2000:]
+
+
+def test_the_torch_reference_has_table1s_parameter_count_and_the_same_shapes():
+  torch = pytest.importorskip("torch")
+  from rethinking import torch_reference  # pylint: disable=import-outside-toplevel
+  model = torch_reference.build()
+  assert torch_reference.count_params(model) == 1_649_402 == models.count_params(
+      models.build("inception_small"))
+  batch_norms = [m for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+  assert len(batch_norms) == 19
+  # A learned offset, no learned scale; Keras' momentum 0.9 and epsilon 1e-3.
+  assert all(b.bias.requires_grad and not b.weight.requires_grad for b in batch_norms)
+  assert all(b.momentum == 0.1 and b.eps == 1e-3 for b in batch_norms)
+  pooled = model[:-3](torch.zeros(2, 3, 28, 28))
+  assert tuple(pooled.shape) == (2, 336, 7, 7)  # the 7x7 map of the mean pooling
+
+
+@pytest.mark.parametrize("precision", ["float32", "mixed_bfloat16"])
+def test_the_torch_reference_times_training_calls_in_a_subprocess(precision):
+  pytest.importorskip("torch")
+  from rethinking import torch_reference  # pylint: disable=import-outside-toplevel
+  with torch_reference.TorchReference(precision, batch_size=4, steps=1, threads=1) as reference:
+    assert reference.params == 1_649_402 and "torch" in reference.description
+    assert all(reference.timed_call() > 0 for _ in range(2))
+    process = reference.process
+  assert process.poll() == 0  # asked to quit, and did
