@@ -25,8 +25,8 @@ setup(
     extras_require={
         "dev": ["pytest>=8", "pytest-xdist>=3.5"],
         # The PyTorch reference of experiments/benchmark.py --baseline=torch; never needed to
-        # train. Install a CPU build: pip install '.[torch]' --index-url
-        # https://download.pytorch.org/whl/cpu (the default index serves a multi-GB CUDA one).
+        # train. Install the CPU build first (PyPI's default wheel pulls multi-GB CUDA
+        # libraries): pip install torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu
         "torch": ["torch==2.13.0"],
     },
 )
