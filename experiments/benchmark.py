@@ -3,7 +3,13 @@
   python experiments/benchmark.py --models=inception_small,mlp_1x512 \\
       --precisions=float32,mixed_bfloat16 --jit=false,true --out=bench.jsonl
 
+  python experiments/benchmark.py --models=inception_small --precisions=float32,mixed_bfloat16 \\
+      --jit=false --baseline=torch --nokeras_fit
+
 Prints one JSON line per measurement and a table; --out writes the JSON lines (atomically).
+--baseline=torch also trains the same network in PyTorch (rethinking/torch_reference.py: eager,
+channels_last, float32 or bfloat16 autocast) in a subprocess, alternating its timed calls with
+ours (A/B/A/B, the same number of steps per call, medians on both sides), and prints the ratio.
 Each line: model, precision, jit, phase (train|eval|input|keras_fit|epoch), batch_size,
 images_per_second (median of --repeats timed calls after a warm-up), spread [min, max],
 flops_per_image, peak_flops_per_second (a 4096^2 matmul in this process, in the precision's
@@ -42,6 +48,12 @@ _EPOCH = flags.DEFINE_bool("epoch", False, "Also time one whole CIFAR-10-sized e
 _AUGMENT = flags.DEFINE_bool("augment", False, "Random-crop augmentation in the train step.")
 _KERAS_FIT = flags.DEFINE_bool("keras_fit", True, "Also time plain Keras model.fit (same model, "
                                 "batch, optimizer, images) in this process: the baseline.")
+_BASELINE = flags.DEFINE_enum("baseline", "none", ["none", "torch"],
+                              "torch: time the PyTorch reference of inception_small, interleaved "
+                              "with our training calls (needs the torch extra).")
+_PROFILE = flags.DEFINE_string("profile", None, "Also trace one training call per setting with "
+                               "the TensorFlow profiler under this directory (one subdirectory "
+                               "per setting; open with TensorBoard) and print its op table.")
 _PEAK_SIZES = flags.DEFINE_list("peak_sizes", ["1024", "2048", "4096"], "n of the n x n matmuls "
                                 "timed for the peak (positive integers; the fastest counts).")
 _OUT = flags.DEFINE_string("out", None, "Write the JSON lines here.")
@@ -57,18 +69,46 @@ cli.require_writable_file(_OUT)
 
 
 def check_flags():
-  """--train_size against --steps x --batch_size, or None."""
+  """--train_size against --steps x --batch_size, --baseline against the models and
+  precisions, or None."""
   if _TRAIN_SIZE.value and _TRAIN_SIZE.value < _STEPS.value * _BATCH_SIZE.value:
     return validation.Invalid("train_size", _TRAIN_SIZE.value,
                               f"must hold at least --steps x --batch_size = "
                               f"{_STEPS.value * _BATCH_SIZE.value} images")
+  if _BASELINE.value == "torch":
+    from rethinking import torch_reference  # pylint: disable=import-outside-toplevel
+    if not torch_reference.available():
+      return validation.Invalid("baseline", "torch", "PyTorch is not installed (pip install "
+                                "'.[torch]', a CPU build)")
+    if _MODELS.value != ["inception_small"]:
+      return validation.Invalid("baseline", "torch", "the torch reference is inception_small "
+                                "only; pass --models=inception_small")
+    for precision in _PRECISIONS.value:
+      if precision not in torch_reference.PRECISIONS:
+        return validation.Invalid("baseline", "torch", f"--precisions={precision} has no torch "
+                                  f"counterpart (among {', '.join(torch_reference.PRECISIONS)})")
   return None
+
+
+def _op_tables(line, top=12):
+  """Markdown op tables of a "profile" line: top op types, then categories."""
+  out = [f"{line['model']} {line['precision']} jit={line['jit']}: one call of {line['steps']} "
+         f"steps, {line['op_milliseconds']:.0f} ms of op time (trace: {line['profile_dir']})",
+         "", "| op | category | ms | calls | share |", "|---|---|---:|---:|---:|"]
+  out += [f"| {r['op_type']} | {r['category']} | {r['milliseconds']:.1f} | {r['count']} | "
+          f"{r['share']:.1%} |" for r in line["ops"][:top]]
+  out += ["", "| category | ms | share |", "|---|---:|---:|"]
+  out += [f"| {r['op_type']} | {r['milliseconds']:.1f} | {r['share']:.1%} |"
+          for r in line["categories"]]
+  return "\n".join(out)
 
 
 def _table(lines):
   rows = [f"{'model':22} {'precision':15} {'jit':5} {'phase':6} {'img/s':>10} "
           f"{'min-max':>19} {'GFLOP/img':>9} {'util':>6}"]
   for l in lines:
+    if l["phase"] == "profile":
+      continue
     spread = l.get("spread") or [float("nan")] * 2
     util = l.get("utilization")
     rows.append(
@@ -104,7 +144,11 @@ def main(argv):
                                     batch_size=_BATCH_SIZE.value, steps=_STEPS.value,
                                     repeats=_REPEATS.value, train_size=train_size,
                                     eval_size=10000 if _EPOCH.value else _EVAL_SIZE.value,
-                                    augment=_AUGMENT.value, keras_fit=_KERAS_FIT.value)
+                                    augment=_AUGMENT.value, keras_fit=_KERAS_FIT.value,
+                                    baseline=None if _BASELINE.value == "none" else
+                                    _BASELINE.value,
+                                    profile_dir=_PROFILE.value and os.path.join(
+                                        _PROFILE.value, f"{model}_{precision}_jit{jit}"))
         try:
           out = benchmark.run(setting, peaks[compute], measure_epoch=_EPOCH.value)
         finally:
@@ -114,6 +158,13 @@ def main(argv):
           print(json.dumps(line), flush=True)
         lines += out
   print(_table(lines))
+  for l in lines:
+    if l["phase"] == "profile":
+      print(_op_tables(l))
+    if l["phase"] == "torch":
+      print(f"{l['model']} {l['precision']} training step, interleaved in one sitting: ours "
+            f"{l['ours_images_per_second']:.1f} img/s vs torch channels_last "
+            f"{l['images_per_second']:.1f} img/s ({l['framework']}): {l['ratio']:.2f}x")
   print(f"measured on {host.describe_device()}, synthetic CIFAR-10-shaped data, "
         f"batch {_BATCH_SIZE.value}; peak matmul "
         + ", ".join(f"{k} {v / 1e9:.0f} GFLOP/s" for k, v in peaks.items()))

@@ -15,7 +15,7 @@ import shutil
 import statistics
 import tempfile
 import time
-from typing import Callable, List, Optional
+from typing import Callable, List, Optional, Tuple
 
 import numpy as np
 import tensorflow as tf
@@ -66,14 +66,20 @@ def synthetic_data(train_size: int, test_size: int, image_shape=(32, 32, 3),
       corruption_fingerprint=corruption_lib.fingerprint(train, train_labels))
 
 
-def _timed(call: Callable[[int], None], repeats: int) -> List[float]:
+def _timed(call: Callable[[int], None], repeats: int,
+           between: Optional[Callable[[], float]] = None) -> Tuple[List[float], List[float]]:
+  """Seconds of `repeats` calls after a warm-up call; with `between` (another framework's
+  timed call, returning its seconds), also that many of those, alternating with ours
+  (A/B/A/B) so that both sides see the same machine state."""
   call(-1)  # warm-up: tracing and compilation
-  times = []
+  times, other = [], []
   for i in range(repeats):
     start = time.perf_counter()
     call(i)
     times.append(time.perf_counter() - start)
-  return times
+    if between is not None:
+      other.append(between())
+  return times, other
 
 
 @dataclasses.dataclass(frozen=True)
@@ -91,6 +97,12 @@ class BenchmarkCase:
   # Also time plain Keras `model.fit` on the same model, batch, optimizer and (preprocessed,
   # host-resident) images in this process: the baseline our path is compared against.
   keras_fit: bool = False
+  # "torch": also time rethinking/torch_reference.py's PyTorch network (channels_last, same
+  # precision, batch and steps per call) in a subprocess, alternating with our training calls.
+  baseline: Optional[str] = None
+  # Also trace one training call with the TensorFlow profiler into this directory (TensorBoard's
+  # profile tab reads it) and report its op table (line phase "profile").
+  profile_dir: Optional[str] = None
 
 
 def run(setting: BenchmarkCase, peak_flops: float, measure_epoch: bool = False,
@@ -153,7 +165,11 @@ def _measure(session, s: BenchmarkCase, data, measure_epoch: bool, peak_flops: f
       ("train", train_call, steps * s.batch_size, training),
       ("eval", eval_call, int(labels.shape[0]), forward),
       ("input", input_call, steps * s.batch_size, 0.0)):
-    times = _timed(call, s.repeats)
+    if phase == "train" and s.baseline == "torch":
+      times, torch_line = _interleaved_with_torch(call, s, steps, image_shape, common, training,
+                                                  peak_flops)
+    else:
+      times, _ = _timed(call, s.repeats)
     rates = sorted(images_per_call / x for x in times)
     median = statistics.median(rates)
     achieved = median * flops
@@ -162,6 +178,12 @@ def _measure(session, s: BenchmarkCase, data, measure_epoch: bool, peak_flops: f
                   "images_per_second": median, "spread": [rates[0], rates[-1]],
                   "flops_per_image": flops, "achieved_flops_per_second": achieved,
                   "utilization": achieved / peak_flops if flops else None})
+    if phase == "train" and s.baseline == "torch":
+      torch_line["ours_images_per_second"] = median
+      torch_line["ratio"] = median / torch_line["images_per_second"]
+      lines.append(torch_line)
+  if s.profile_dir:
+    lines.append(_profile_line(lambda: train_call(0), s.profile_dir, common, steps))
   if s.keras_fit:
     rates = _keras_fit_rates(s, data, pipeline.num_train)
     median = statistics.median(rates)
@@ -173,6 +195,40 @@ def _measure(session, s: BenchmarkCase, data, measure_epoch: bool, peak_flops: f
   if measure_epoch:
     lines.append(_epoch_line(session, s, lines, common))
   return lines
+
+
+def _profile_line(call: Callable[[], None], profile_dir: str, common: dict, steps: int) -> dict:
+  """One traced training call (already compiled), its op table by op type and by category."""
+  from rethinking import op_profile  # pylint: disable=import-outside-toplevel
+  rows = op_profile.op_table(op_profile.trace(call, profile_dir))
+  as_dicts = lambda table: [dataclasses.asdict(r) for r in table]  # noqa: E731
+  return {**common, "phase": "profile", "steps": steps, "profile_dir": profile_dir,
+          "op_milliseconds": sum(r.milliseconds for r in rows), "ops": as_dicts(rows),
+          "categories": as_dicts(op_profile.by_category(rows)), "images_per_second": None,
+          "spread": None, "flops_per_image": None, "utilization": None}
+
+
+def _interleaved_with_torch(train_call, s: BenchmarkCase, steps: int, image_shape, common: dict,
+                            flops: float, peak_flops: float):
+  """Our timed training calls alternating with the PyTorch reference's (same batch, steps per
+  call and precision; its process idles while ours runs and vice versa). Returns our times and
+  the torch measurement line (phase "torch")."""
+  from rethinking import torch_reference  # pylint: disable=import-outside-toplevel
+  if s.model != "inception_small":
+    raise ValueError(f"the torch reference is inception_small only, not {s.model}")
+  from rethinking.data import preprocessing  # pylint: disable=import-outside-toplevel
+  crop = preprocessing.crop_size_for(image_shape[0])
+  with torch_reference.TorchReference(s.precision, s.batch_size, steps,
+                                      image_size=crop) as reference:
+    times, torch_times = _timed(train_call, s.repeats, between=reference.timed_call)
+  rates = sorted(steps * s.batch_size / x for x in torch_times)
+  median = statistics.median(rates)
+  return times, {
+      **common, "phase": "torch", "jit": False, "framework": reference.description,
+      "torch_parameters": reference.params, "steps": steps,
+      "images_per_call": steps * s.batch_size, "repeats": s.repeats,
+      "images_per_second": median, "spread": [rates[0], rates[-1]], "flops_per_image": flops,
+      "achieved_flops_per_second": median * flops, "utilization": median * flops / peak_flops}
 
 
 def _keras_fit_rates(s: BenchmarkCase, data, num_train: int) -> List[float]:

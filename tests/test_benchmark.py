@@ -73,7 +73,7 @@ def test_the_app_prints_a_table_and_writes_json_lines(tmp_path):
 
 
 @pytest.mark.parametrize("flag", ["--models=resnet50", "--precisions=float64", "--jit=maybe",
-                                  "--steps=0", "--peak_sizes=0"])
+                                  "--steps=0", "--peak_sizes=0", "--baseline=jax"])
 def test_bad_flags_fail_in_one_line_and_write_nothing(tmp_path, flag):
   out = tmp_path / "bench.jsonl"
   proc = _app(flag, f"--out={out}")
@@ -117,3 +117,46 @@ def test_the_torch_reference_times_training_calls_in_a_subprocess(precision):
     assert all(reference.timed_call() > 0 for _ in range(2))
     process = reference.process
   assert process.poll() == 0  # asked to quit, and did
+
+
+def test_the_torch_baseline_alternates_with_our_training_calls_and_gives_the_ratio():
+  pytest.importorskip("torch")
+  setting = benchmark.BenchmarkCase(model="inception_small", batch_size=4, steps=1, repeats=2,
+                              train_size=8, eval_size=4, baseline="torch")
+  lines = benchmark.run(setting, peak_flops=1e11)
+  assert [l["phase"] for l in lines] == ["train", "torch", "eval", "input"]
+  train, torch_line = lines[0], lines[1]
+  assert KEYS <= set(torch_line)
+  assert torch_line["torch_parameters"] == 1_649_402
+  assert torch_line["steps"] == train["steps"] and torch_line["repeats"] == train["repeats"]
+  assert torch_line["ours_images_per_second"] == train["images_per_second"]
+  assert torch_line["ratio"] == pytest.approx(
+      train["images_per_second"] / torch_line["images_per_second"])
+
+
+@pytest.mark.parametrize("flags", [["--models=mlp_1x512"],
+                                   ["--models=inception_small", "--precisions=mixed_float16"]])
+def test_the_torch_baseline_refuses_what_it_cannot_compare(tmp_path, flags):
+  out = tmp_path / "bench.jsonl"
+  proc = _app("--baseline=torch", *flags, f"--out={out}")
+  assert proc.returncode == 2
+  assert len(proc.stderr.strip().splitlines()) == 1 and "--baseline=torch" in proc.stderr
+  assert not out.exists()
+
+
+def test_the_op_table_sums_a_traced_calls_ops_by_type_and_category(tmp_path):
+  import tensorflow as tf  # pylint: disable=import-outside-toplevel
+  from rethinking import op_profile  # pylint: disable=import-outside-toplevel
+  x, w = tf.ones([2, 8, 8, 3]), tf.ones([3, 3, 3, 4])
+  conv = tf.function(lambda x, w: tf.nn.relu(tf.nn.conv2d(x, w, 1, "SAME")))
+  conv(x, w)
+  rows = op_profile.op_table(op_profile.trace(lambda: conv(x, w).numpy(), str(tmp_path)))
+  kinds = {r.op_type: r for r in rows}
+  assert any(k.startswith("Conv2D") or k.startswith("FusedConv2D") for k in kinds), kinds
+  assert sum(r.share for r in rows) == pytest.approx(1.0)
+  assert op_profile.op_type("a/b/conv:_MklNativeConv2DBackpropFilter") == "Conv2DBackpropFilter"
+  assert op_profile.category("Conv2DBackpropFilter") == "convolution filter gradient"
+  assert op_profile.category("FusedBatchNormGradV3") == "batch norm (fused)"
+  categories = op_profile.by_category(rows)
+  assert sum(r.milliseconds for r in categories) == pytest.approx(
+      sum(r.milliseconds for r in rows))
