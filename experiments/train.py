@@ -72,7 +72,11 @@ _STRATEGY = flags.DEFINE_enum("strategy", "default", config_lib.STRATEGIES,
                               "tf.distribute strategy (multi_worker needs TF_CONFIG).")
 _PRECISION = flags.DEFINE_enum("precision", "float32", config_lib.PRECISIONS,
                                "Keras mixed-precision policy.")
-_JIT = flags.DEFINE_bool("jit", False, "Compile the training step with XLA.")
+_JIT = flags.DEFINE_bool("jit", None, "Compile the training step with XLA (default: the device "
+                        "rule, off on CPU, on for GPU/TPU; rethinking/training/device_rules.py).")
+_EVAL_BATCH_SIZE = flags.DEFINE_integer(
+    "eval_batch_size", 0, "Images per compiled evaluation call; 0 = the device rule.",
+    lower_bound=0)
 _DETERMINISTIC = flags.DEFINE_bool("deterministic", False, "Deterministic ops (bitwise resume).")
 _CPU_DEVICES = flags.DEFINE_integer(
     "cpu_devices", 1, "Split the host CPU into this many logical devices, so that "
@@ -109,7 +113,8 @@ def build_config() -> tuple[config_lib.RunConfig, bool]:
           augment=_AUGMENT.value, eval_every=_EVAL_EVERY.value, test_every=_TEST_EVERY.value,
           stop_when_fit=_STOP_WHEN_FIT.value,
           skip_train_eval_below=_SKIP_TRAIN_EVAL_BELOW.value, strategy=_STRATEGY.value,
-          precision=_PRECISION.value, jit=_JIT.value, deterministic=_DETERMINISTIC.value,
+          precision=_PRECISION.value, jit=_JIT.value, eval_batch_size=_EVAL_BATCH_SIZE.value,
+          deterministic=_DETERMINISTIC.value,
           seed=_SEED.value, steps_per_call=_STEPS_PER_CALL.value),
       logdir=_LOGDIR.value, run_name=_RUN_NAME.value)
   return cfg, prob_given

@@ -90,7 +90,11 @@ class TrainConfig:
   skip_train_eval_below: float = 0.0
   strategy: str = "default"
   precision: str = "float32"
-  jit: bool = False
+  # XLA for the training step and evaluation; None = the device rule (training/device_rules.py:
+  # off on CPU, on for GPU/TPU). The value used is recorded in results.json.
+  jit: Optional[bool] = None
+  # Images per compiled evaluation call (resident data); 0 = the device rule.
+  eval_batch_size: int = 0
   deterministic: bool = False
   seed: int = 0
   # Steps run inside one compiled call (no host work between them); per-step loss is still

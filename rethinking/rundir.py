@@ -38,6 +38,9 @@ RESUMABLE_CHANGES = frozenset({
     ("train", "jit"), ("train", "eval_batch_size"), ("train", "skip_train_eval_below"), ("data", "data_dir"), ("data", "download"),
     ("logdir",), ("run_name",)})
 
+# Train fields that change speed and nothing else (compared by neither resume nor completion).
+SPEED_ONLY_TRAIN_FIELDS = ("jit", "eval_batch_size")
+
 STATUSES = ("completed", "stopped", "diverged")
 
 
@@ -89,7 +92,11 @@ def normalized_config(config: dict) -> dict:
     corruption["prob"] = 1.0
   elif kind != "labels" and "prob" in corruption:
     corruption["prob"] = 0.0
-  return {**config, "corruption": corruption}
+  # XLA and the evaluation batch change speed only (the device rule picks them when unset):
+  # a run completed with jit=False is the same setting as one asking for the rule.
+  train = {k: v for k, v in (config.get("train") or {}).items()
+           if k not in SPEED_ONLY_TRAIN_FIELDS}
+  return {**config, "corruption": corruption, "train": train}
 
 
 def with_defaults(config: dict) -> dict:
@@ -241,7 +248,8 @@ class Results:
   strategy: str = "default"
   replicas: int = 1
   precision: str = "float32"
-  jit: bool = False
+  jit: bool = False  # as resolved for the device (config.train.jit may be None: the rule)
+  eval_batch_size: Optional[int] = None  # as resolved for the device
   wall_seconds: Optional[float] = None
   train_seconds: Optional[float] = None
   examples_per_second: Optional[float] = None

@@ -174,6 +174,8 @@ def check_run_config(cfg: config_lib.RunConfig, corrupt_prob_given: bool,
     yield bad(t.steps_per_call < 0, "steps_per_call", t.steps_per_call, "must be >= 0")
     yield bad(not 0.0 <= t.skip_train_eval_below <= 1.0, "skip_train_eval_below",
               t.skip_train_eval_below, "must be in [0, 1] (0 = never skip)")
+    yield bad(t.eval_batch_size < 0, "eval_batch_size", t.eval_batch_size,
+              "must be >= 0 (0: the device rule)")
     yield bad(d.train_size < 0, "train_size", d.train_size, "must be >= 0 (0 = all)")
     yield bad(split_size is not None and d.train_size > split_size, "train_size",
               d.train_size, f"the {d.name} training split has only {split_size} examples")

@@ -33,9 +33,9 @@ def describe_setting(cfg: config_lib.RunConfig) -> str:
 
 def results(cfg: config_lib.RunConfig, summary, state, *, final: dict, status: str, step: int,
             diverged_at: Optional[int], stop_signal: Optional[str], steps_per_epoch: int,
-            run_dir: str, replicas: int) -> rundir.Results:
+            run_dir: str, replicas: int, device=None) -> rundir.Results:
   """results.json of a run. summary: sources.DataSummary; state: state.RunState; final: the
-  last evaluation record (with its step)."""
+  last evaluation record (with its step); device: the device_rules.DeviceChoices it used."""
   return rundir.Results(
       config=cfg.to_dict(), status=status, final={k: final[k] for k in FINAL_KEYS if k in final},
       run_dir=run_dir, step=step, diverged_at_step=diverged_at,
@@ -50,7 +50,10 @@ def results(cfg: config_lib.RunConfig, summary, state, *, final: dict, status: s
             "test_size": summary.test_size, "fingerprint": summary.fingerprint,
             "train_evaluated": summary.train_evaluated},
       device=host.describe_device(), strategy=cfg.train.strategy, replicas=replicas,
-      precision=cfg.train.precision, jit=cfg.train.jit, wall_seconds=state.wall_seconds,
+      precision=cfg.train.precision,
+      jit=bool(cfg.train.jit) if device is None else device.jit,
+      eval_batch_size=None if device is None else device.eval_batch,
+      wall_seconds=state.wall_seconds,
       train_seconds=state.train_seconds,
       examples_per_second=state.train_images / max(state.train_seconds, 1e-9),
       peak_memory_bytes=host.peak_memory_bytes(), history=state.history,

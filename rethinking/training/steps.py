@@ -164,9 +164,9 @@ class Evaluator:
   off) that sum loss and correct predictions over a whole split."""
 
   def __init__(self, model: keras.Model, jit: bool = False,
-               stop_flag: tf.Variable = None):
+               stop_flag: tf.Variable = None, chunk_size: int = EVAL_CHUNK):
     """stop_flag: when it turns true a pass ends early (its sums are then partial and the
-    trainer discards them)."""
+    trainer discards them). chunk_size: images per compiled call over resident data."""
     stop_flag = stop_flag if stop_flag is not None else tf.Variable(False, trainable=False)
     self.stop_requested = lambda: bool(stop_flag.numpy())
 
@@ -185,10 +185,10 @@ class Evaluator:
       # resident variable instead of slices, which would copy the whole array each time.
       n = tf.shape(labels, out_type=tf.int64)[0]
       loss, correct = tf.constant(0.0, tf.float64), tf.constant(0, tf.int64)
-      for start in tf.range(0, n, EVAL_CHUNK):
+      for start in tf.range(0, n, chunk_size):
         if stop_flag.read_value():
           break
-        position = start + tf.range(EVAL_CHUNK, dtype=tf.int64)
+        position = start + tf.range(chunk_size, dtype=tf.int64)
         index = tf.minimum(position, n - 1)
         chunk_loss, chunk_correct = compiled_chunk(
             tf.gather(images, index), tf.gather(labels, index), position < n)

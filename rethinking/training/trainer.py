@@ -25,6 +25,7 @@ from rethinking import config as config_lib
 from rethinking import host
 from rethinking import rundir
 from rethinking.data import pipeline as pipeline_lib
+from rethinking.training import device_rules
 from rethinking.training import distribution
 from rethinking.training import progress as progress_lib
 from rethinking.training import records
@@ -53,6 +54,7 @@ class Session:
   reset_to_initial: Callable[[], None]
   # Whether to stop now; with several workers, whether any one was asked to (agreed by all).
   should_stop: Callable[[], bool]
+  device: device_rules.DeviceChoices  # the XLA and evaluation-batch choices in use
 
   @property
   def steps_per_epoch(self) -> int:
@@ -142,16 +144,20 @@ class Trainer:
     checkpoints = distribution.checkpoints_for(
         self.run_dir, self.write_dir, checkpoint, fingerprints=source.summary.fingerprints,
         config=cfg.to_dict())
+    device = device_rules.resolve(
+        device_rules.device_kind(d.device_type for d in tf.config.list_logical_devices()),
+        jit=train.jit, eval_batch=train.eval_batch_size)
     train_call = steps_lib.make_train_call(
         model, optimizer, schedule, source, strategy, writer, step, stop_flag,
-        precision=train.precision, jit=train.jit)
+        precision=train.precision, jit=device.jit)
     self.session = Session(
         strategy=strategy, source=source, model=model, optimizer=optimizer, schedule=schedule,
         step=step, stop_flag=stop_flag, writer=writer, checkpoints=checkpoints,
         train_call=train_call,
-        evaluator=steps_lib.Evaluator(model, jit=train.jit, stop_flag=stop_flag),
+        evaluator=steps_lib.Evaluator(model, jit=device.jit, stop_flag=stop_flag,
+                                      chunk_size=device.eval_batch),
         total_steps=total_steps, reset_to_initial=reset_to_initial,
-        should_stop=distribution.make_stop_check(strategy, self.stop, stop_flag))
+        should_stop=distribution.make_stop_check(strategy, self.stop, stop_flag), device=device)
     return self.session
 
   def evaluate(self, splits=("train", "test")) -> dict:
@@ -345,7 +351,7 @@ class Trainer:
         self.cfg, session.source.summary, state, final=final, status=status, step=step,
         diverged_at=diverged_at, stop_signal=self.stop.signal_name,
         steps_per_epoch=session.steps_per_epoch, run_dir=self.run_dir,
-        replicas=session.strategy.num_replicas_in_sync)
+        replicas=session.strategy.num_replicas_in_sync, device=session.device)
     results.write(self.write_dir)  # a worker's scratch directory unless this is the chief
     session.writer.flush()
     return results
