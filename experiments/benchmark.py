@@ -42,6 +42,8 @@ _TRAIN_SIZE = flags.DEFINE_integer("train_size", 0, "Resident training images (0
                                    "batch; 50000 with --epoch).", lower_bound=0)
 _EVAL_SIZE = flags.DEFINE_integer("eval_size", 2000, "Images per evaluation call.",
                                   lower_bound=1)
+_EVAL_BATCH_SIZE = flags.DEFINE_integer("eval_batch_size", 0, "Images per compiled evaluation "
+                                        "step; 0 = the device rule.", lower_bound=0)
 _EPOCH = flags.DEFINE_bool("epoch", False, "Also time one whole CIFAR-10-sized epoch (50,000 "
                            "train + whole train and 10,000 test evaluation) against the "
                            "prediction from the step throughputs.")
@@ -145,6 +147,7 @@ def main(argv):
                                     repeats=_REPEATS.value, train_size=train_size,
                                     eval_size=10000 if _EPOCH.value else _EVAL_SIZE.value,
                                     augment=_AUGMENT.value, keras_fit=_KERAS_FIT.value,
+                                    eval_batch_size=_EVAL_BATCH_SIZE.value,
                                     baseline=None if _BASELINE.value == "none" else
                                     _BASELINE.value,
                                     profile_dir=_PROFILE.value and os.path.join(

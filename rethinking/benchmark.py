@@ -103,6 +103,8 @@ class BenchmarkCase:
   # Also trace one training call with the TensorFlow profiler into this directory (TensorBoard's
   # profile tab reads it) and report its op table (line phase "profile").
   profile_dir: Optional[str] = None
+  # Images per compiled evaluation call; 0 = the device rule (training/device_rules.py).
+  eval_batch_size: int = 0
 
 
 def run(setting: BenchmarkCase, peak_flops: float, measure_epoch: bool = False,
@@ -117,7 +119,8 @@ def run(setting: BenchmarkCase, peak_flops: float, measure_epoch: bool = False,
   cfg = config_lib.RunConfig(
       model=config_lib.ModelConfig(name=s.model),
       train=config_lib.TrainConfig(epochs=1000, batch_size=s.batch_size, precision=s.precision,
-                                   jit=s.jit, augment=s.augment, strategy=s.strategy,
+                                   jit=s.jit, eval_batch_size=s.eval_batch_size,
+                                   augment=s.augment, strategy=s.strategy,
                                    steps_per_call=s.steps),
       logdir=tempfile.mkdtemp(prefix="rethinking-bench-"), run_name="bench")
   try:
@@ -157,6 +160,7 @@ def _measure(session, s: BenchmarkCase, data, measure_epoch: bool, peak_flops: f
 
   forward, training = models.flops_per_image(session.model)
   common = dict(model=s.model, precision=s.precision, jit=s.jit, batch_size=s.batch_size,
+                eval_batch_size=session.device.eval_batch,
                 strategy=s.strategy, augment=s.augment, device=host.describe_device(),
                 peak_flops_per_second=peak_flops, data="synthetic uint8 " + "x".join(
                     map(str, image_shape)))
