@@ -454,7 +454,7 @@ def test_inception_without_batch_norm_keeps_the_signal_scale_through_its_depth()
 
 
 # Per model: (learning rate, batch size, learning-rate decay per epoch, epoch budget), SGD with
-# momentum 0.9 as in the paper. The seeded runs fit in 2-3 (MLPs), 8 (Inception) and 24 (AlexNet)
+# momentum 0.9 as in the paper. The seeded runs fit in 2-3 (MLPs), 8-9 (Inception) and 24 (AlexNet)
 # epochs; each budget leaves a margin of ~1.5-2x and no more, so a model that learns markedly
 # slower than it should fails. The decay (the paper's is 0.95 per epoch of 50,000 images) lets
 # the weights settle so that the inference pass agrees with them.
