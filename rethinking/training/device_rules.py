@@ -3,8 +3,9 @@ and the evaluation batch. A static rule per device kind, so a run records what i
 (results.json) and a resume on another device may differ in them and nothing else.
 
 The rule (measurements in docs/measurements/benchmark/README.md):
-  CPU  jit off: XLA's CPU backend was slower than the graph path with oneDNN kernels on every
-       CPU measured (2-core AMD EPYC and Intel Xeon with AMX), in float32 and bfloat16.
+  CPU  jit off: XLA was slower than the graph path (oneDNN kernels) on both CPUs measured: the
+       small Inception in float32 at 0.59x on a 2-core Xeon with AMX, and at 0.78-0.80x on the
+       2-core AMD EPYC of issue 18.
   GPU  jit on: Keras' own `jit_compile="auto"` rule (XLA whenever an accelerator is present);
        XLA fuses the element-wise ops around each convolution. Under a multi-replica strategy
        the trainer compiles the per-replica gradient only (the all-reduce stays outside).
