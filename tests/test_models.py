@@ -444,7 +444,7 @@ def test_inception_v3_takes_a_training_step_at_75x75():
 
 def test_inception_without_batch_norm_keeps_the_signal_scale_through_its_depth():
   """He-initialized convolutions: per-image standardized inputs (unit variance) still give
-  pooled features of order 0.1-1 after 22 ReLU layers (Glorot gave ~0.02)."""
+  pooled features of order 0.1-1 after 19 ReLU layers (Glorot gave ~0.02)."""
   keras.utils.set_random_seed(0)
   model = models.build("inception_small_nobn")
   pooled = keras.Model(model.input, model.get_layer("mean_pool").output)

@@ -108,6 +108,32 @@ class Checkpoints:
                                                "config": self.config, "snapshots": snapshots})
 
 
+def previous_results(run_dir: str, cfg) -> tuple:
+  """(results, why) when the run directory already holds what `cfg` asks for: a completed run
+  of exactly this config, or one trained further than its epochs ask (results.json is left as
+  it is); (None, "") when training should go on. Raises FingerprintMismatchError when the
+  directory holds another setting. cfg: config.RunConfig."""
+  if not os.path.exists(os.path.join(run_dir, rundir.RESULTS)):
+    return None, ""
+  previous = rundir.Results.read(run_dir)
+  differences = rundir.setting_differences(previous.config, cfg.to_dict())
+  if differences:
+    raise FingerprintMismatchError(
+        f"{run_dir} holds a run of another setting (differs in {', '.join(differences)}); "
+        f"use another --run_name")
+  if previous.status == "completed" and rundir.normalized_config(
+      previous.config) == rundir.normalized_config(cfg.to_dict()):
+    return previous, f"{run_dir} already completed; not training again"
+  train = cfg.train
+  if previous.step and previous.steps_per_epoch:
+    wanted = train.epochs * previous.steps_per_epoch
+    wanted = min(wanted, train.max_steps) if train.max_steps else wanted
+    if previous.step >= wanted:
+      return previous, (f"{run_dir} already trained to step {previous.step:,} (>= the "
+                        f"{wanted:,} steps asked); results.json left as it is")
+  return None, ""
+
+
 EXIT_CODES = {"SIGINT": 130, "SIGTERM": 143}
 
 

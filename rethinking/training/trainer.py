@@ -195,29 +195,11 @@ class Trainer:
         shutil.rmtree(created, ignore_errors=True)  # refused before training: no trace
 
   def _previous_results(self) -> Optional[rundir.Results]:
-    """A completed run of exactly this config is returned as it is, not trained again."""
-    path = os.path.join(self.run_dir, rundir.RESULTS)
-    if not os.path.exists(path):
-      return None
-    previous = rundir.Results.read(self.run_dir)
-    differences = rundir.setting_differences(previous.config, self.cfg.to_dict())
-    if differences:
-      raise FingerprintMismatchError(
-          f"{self.run_dir} holds a run of another setting (differs in "
-          f"{', '.join(differences)}); use another --run_name")
-    if previous.status == "completed" and rundir.normalized_config(
-        previous.config) == rundir.normalized_config(self.cfg.to_dict()):
-      self._print(f"{self.run_dir} already completed; not training again")
-      return previous
-    train = self.cfg.train
-    if previous.step and previous.steps_per_epoch:
-      wanted = train.epochs * previous.steps_per_epoch
-      wanted = min(wanted, train.max_steps) if train.max_steps else wanted
-      if previous.step >= wanted:  # fewer epochs than already trained: keep what is recorded
-        self._print(f"{self.run_dir} already trained to step {previous.step:,} (>= the "
-                    f"{wanted:,} steps asked); results.json left as it is")
-        return previous
-    return None
+    """Results to return without training (state.previous_results), said as it is."""
+    previous, why = state_lib.previous_results(self.run_dir, self.cfg)
+    if previous is not None:
+      self._print(why)
+    return previous
 
   def _print(self, text: str) -> None:
     (self._say or (lambda line: print(line, flush=True)))(text)
