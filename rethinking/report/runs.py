@@ -61,9 +61,13 @@ class Run:
 
   @property
   def short_device(self) -> str:
-    """'CPU' or e.g. 'GPU: NVIDIA H200 x1' (the CPU's model name is in results.json)."""
+    """e.g. 'CPU AMD EPYC 2-core' or 'GPU: NVIDIA H200 x1': which machine, since hosts differ
+    several-fold in speed (the full description is in results.json)."""
     device = self.results.device or "unknown device"
-    return "CPU" if device.startswith("CPU") else device
+    if not device.startswith("CPU"):
+      return device
+    name = device[len("CPU:"):].strip().replace("(R)", "").replace(" Processor", "")
+    return "CPU " + " ".join(name.replace("(2 cores)", "2-core").split())
 
   def accuracy(self, split: str, top: int = 1) -> Optional[float]:
     """Final whole-split accuracy in percent (top-5 on ImageNet with top=5), or None."""
