@@ -6,8 +6,7 @@ import shutil
 import numpy as np
 import tensorflow as tf
 
-from rethinking import benchmark
-from rethinking import config as config_lib
+import make_legacy_checkpoint  # tests/: how tests/data/legacy_run was written
 from rethinking import rundir
 from rethinking.training import steps
 from rethinking.training import trainer
@@ -17,16 +16,11 @@ LEGACY = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data", "legac
 
 def _legacy_config(logdir):
   # As tests/make_legacy_checkpoint.py wrote it (before the trainer was split, commit f1a522b).
-  return config_lib.RunConfig(
-      corruption=config_lib.CorruptionConfig(kind="random_labels", seed=3),
-      model=config_lib.ModelConfig(name="mlp_1x512"),
-      train=config_lib.TrainConfig(epochs=3, batch_size=16, learning_rate=0.01, seed=3,
-                                   deterministic=True, steps_per_call=2),
-      logdir=str(logdir), run_name="legacy_run")
+  return make_legacy_checkpoint.legacy_config(str(logdir))
 
 
 def _data():
-  return benchmark.synthetic_data(64, 32, image_shape=(8, 8, 3), seed=3)
+  return make_legacy_checkpoint.legacy_data()
 
 
 def _checkpoint_weights(path):

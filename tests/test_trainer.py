@@ -223,10 +223,8 @@ def test_a_run_directory_of_another_setting_is_refused(tmp_path):
 
 
 def test_rerunning_with_fewer_epochs_leaves_the_longer_runs_results(tmp_path):
-  cfg = _config(tmp_path, epochs=2)
-  _, first = _train(cfg)
-  shorter = config_lib.RunConfig(**{**cfg.__dict__, "train": config_lib.TrainConfig(
-      **{**cfg.train.__dict__, "epochs": 1})})
+  _, first = _train(_config(tmp_path, epochs=2))
+  shorter = _config(tmp_path, epochs=1)
   calls = []
   _, again = _train(shorter, after_call=lambda t, s: calls.append(s))
   assert calls == [] and again == first  # epochs still 2, metrics of the 2-epoch run
