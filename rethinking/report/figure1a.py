@@ -53,7 +53,7 @@ def candidates(runs: Mapping[str, Run], model: str) -> Dict[tuple, Dict[str, Lis
     c = run.config
     if (cells.model_name(c) == model and cells.dataset(c) == "cifar10"
         and not cells.regularized(c) and cells.condition(c) in cells.FIG1A_CONDITIONS):
-      key = (cells.schedule_key(c), run.short_device)
+      key = (cells.schedule_key(c), run.device_kind)
       out.setdefault(key, {}).setdefault(cells.condition(c), []).append(run)
   return out
 

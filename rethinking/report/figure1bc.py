@@ -61,7 +61,7 @@ def lines(runs: Mapping[str, Run], fit_threshold: float = 1.0) -> List[dict]:
     c = run.config
     if (cells.model_name(c) in MODELS and cells.dataset(c) == "cifar10"
         and not cells.regularized(c) and cells.label_prob(c) is not None):
-      groups.setdefault((cells.model_name(c), cells.schedule_key(c), run.short_device),
+      groups.setdefault((cells.model_name(c), cells.schedule_key(c), run.device_kind),
                         []).append(run)
   out = []
   for key in sorted(groups, key=lambda k: (MODELS.index(k[0]), str(k[1:]))):

@@ -23,7 +23,7 @@ def candidates(runs: Mapping[str, Run]) -> Dict[tuple, Dict[str, List[Run]]]:
     c = run.config
     if (cells.model_name(c) in MODELS and cells.dataset(c) == "cifar10"
         and cells.condition(c) == "true_labels" and not cells.regularized(c)):
-      key = (cells.schedule_key(c), run.short_device)
+      key = (cells.schedule_key(c), run.device_kind)
       out.setdefault(key, {}).setdefault(cells.model_name(c), []).append(run)
   return out
 

@@ -88,9 +88,16 @@ class Run:
     return 100.0 * max(values) if values else None
 
   @property
+  def device_kind(self) -> str:
+    """'CPU' or the GPU/TPU description: what can change the numbers (which CPU model ran a
+    float32 run changes its speed, not its results)."""
+    device = self.results.device or "unknown device"
+    return "CPU" if device.startswith("CPU") else device
+
+  @property
   def pool_key(self) -> tuple:
-    """Runs with equal keys differ in seed alone and are pooled."""
-    return (*cells.setting_key(self.config), self.short_device)
+    """Runs with equal keys differ in seed alone (or in which CPU ran them) and are pooled."""
+    return (*cells.setting_key(self.config), self.device_kind)
 
 
 def ran_on(runs: Sequence[Run]) -> str:
@@ -111,7 +118,8 @@ def ran_on(runs: Sequence[Run]) -> str:
     parts.append(("seed " if len(seeds) == 1 else "seeds ") + ", ".join(map(str, seeds)))
   if len(runs) > len(seeds) > 0:
     parts.append(f"{len(runs)} runs")
-  parts.append(f"{first.short_device}, {first.results.precision}")
+  devices = sorted({run.short_device for run in runs})
+  parts.append(f"{' / '.join(devices)}, {first.results.precision}")
   if any(r.results.jit for r in runs):
     parts.append("XLA")
   evaluated = first.results.data.get("train_evaluated")
