@@ -62,7 +62,7 @@ _TEST_EVERY = flags.DEFINE_integer(
 _SKIP_TRAIN_EVAL_BELOW = flags.DEFINE_float(
     "skip_train_eval_below", 0.0, "Opt-in saving: skip the whole-training-set pass at an "
     "evaluation while the running training accuracy since the last one is below this fraction "
-    "(0 = never; the last evaluation always runs). Not for --fit_threshold < 1 reports or "
+    "(0 = never; the last evaluation always runs). Not for the report's 99%/95% fit levels or "
     "Figure 2b, which read every pass.", lower_bound=0.0, upper_bound=1.0)
 _STOP_WHEN_FIT = flags.DEFINE_bool("stop_when_fit", False,
                                    "Stop once the whole training set is fit (100% accuracy).")

@@ -15,10 +15,9 @@ from typing import Sequence
 FIGURE_NAMES = ("figure1a", "figure1a_mlp", "figure1b", "figure1c", "figure2b")
 
 
-def build_report(logdirs: Sequence[str], out_dir: str, fit_threshold: float = 1.0) -> dict:
+def build_report(logdirs: Sequence[str], out_dir: str) -> dict:
   """Reads the runs, draws the figures into out_dir; returns everything report.json holds,
-  plus the Markdown texts under "markdown". fit_threshold: the whole-training-set accuracy
-  (a fraction) that counts as "fit" in Figures 1b/1c; 1.0 is the paper's 100%."""
+  plus the Markdown texts under "markdown". What counts as fit: report.fit."""
   # pylint: disable=import-outside-toplevel
   from rethinking import paper
   from rethinking.report import claims as claims_lib
@@ -36,15 +35,14 @@ def build_report(logdirs: Sequence[str], out_dir: str, fit_threshold: float = 1.
   figures = {
       "figure1a": figure1a.figure1a(runs, path("figure1a"), "inception_small"),
       "figure1a_mlp": figure1a.figure1a(runs, path("figure1a_mlp"), "mlp_1x512"),
-      "figure1b": figure1bc.figure1b(runs, path("figure1b"), fit_threshold),
-      "figure1c": figure1bc.figure1c(runs, path("figure1c"), fit_threshold),
+      "figure1b": figure1bc.figure1b(runs, path("figure1b")),
+      "figure1c": figure1bc.figure1c(runs, path("figure1c")),
       "figure2b": figure2b.figure2b(runs, path("figure2b")),
   }
   report = {
       "citation": paper.CITATION,
       "logdirs": list(logdirs),
       "units": "accuracy in percent; test error as a fraction; steps are optimizer steps",
-      "fit_threshold": fit_threshold,
       "table1": tables.table1(runs, unfinished),
       "table2": table2_lib.table2(runs, unfinished),
       "appendix": tables.appendix(runs, unfinished),
@@ -63,7 +61,7 @@ def build_report(logdirs: Sequence[str], out_dir: str, fit_threshold: float = 1.
       "appendix.md": tables.appendix_markdown(report["appendix"], sources),
       "reduced.md": tables.reduced_markdown(report["reduced"], sources),
       "figures.md": _figures_markdown(figures, sources),
-      "claims.md": claims_lib.markdown(report["claims"], sources, fit_threshold),
+      "claims.md": claims_lib.markdown(report["claims"], sources),
   }
   return report
 
@@ -97,11 +95,11 @@ def _figures_markdown(figures: dict, sources: str) -> str:
   return "\n".join(lines)
 
 
-def write_report(logdirs: Sequence[str], out_dir: str, fit_threshold: float = 1.0) -> dict:
+def write_report(logdirs: Sequence[str], out_dir: str) -> dict:
   """build_report, then the Markdown files and report.json into out_dir."""
   from rethinking import rundir  # pylint: disable=import-outside-toplevel
   os.makedirs(out_dir, exist_ok=True)
-  report = build_report(logdirs, out_dir, fit_threshold)
+  report = build_report(logdirs, out_dir)
   for name, text in report["markdown"].items():
     with open(os.path.join(out_dir, name), "w") as f:
       f.write(text)

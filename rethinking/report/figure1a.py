@@ -67,8 +67,7 @@ def _choice(item) -> tuple:
 
 def figure1a(runs: Mapping[str, Run], path: str, model: str = "inception_small") -> dict:
   name = plotting.model_label(model)
-  fig, ax = plotting.new_figure(f"Figure 1a: fitting random labels and random pixels "
-                                f"({name}, CIFAR-10)")
+  fig, ax = plotting.new_figure(f"Figure 1a: average training loss ({name}, CIFAR-10)")
   groups = candidates(runs, model)
   drawn, chosen, others = [], None, []
   if groups:
@@ -92,13 +91,17 @@ def figure1a(runs: Mapping[str, Run], path: str, model: str = "inception_small")
                                     if len(below) else None,
                   "steps": run.results.step, "steps_to_fit": run.results.steps_to_fit,
                   "final_train_accuracy": run.accuracy("train"), "status": run.status,
-                  "ran_on": ran_on([run]), "other_runs": [r.path for r in pool[1:]]})
+                  "ran_on": ran_on([run]), "measured_on": ran_on([run], data=False),
+                  "train_size": run.train_size, "other_runs": [r.path for r in pool[1:]]})
   ax.set_xlabel("thousand steps")
   ax.set_ylabel("average loss")
   title = ""
-  if drawn:
+  if drawn:  # the title names only what is drawn
+    count = "" if len(drawn) == len(LABELS) else f"; {len(drawn)} of {len(LABELS)} conditions"
+    ax.set_title(f"Figure 1a: {', '.join(LABELS[c['condition']] for c in drawn)} "
+                 f"({name}, CIFAR-10{count})", fontsize=9 if len(drawn) > 2 else 11)
     ax.set_ylim(bottom=0)
-    title = plotting.group_label([chosen[drawn[0]["condition"]][0]], with_model=False)
+    title = plotting.group_label([r for rs in chosen.values() for r in rs], with_model=False)
   plotting.finish(fig, ax, path, drawn, [
       f"No runs of {name} on CIFAR-10 without regularization with true labels, random labels, "
       f"shuffled pixels, random pixels or gaussian inputs."], fontsize=8, title=title,

@@ -2,9 +2,13 @@
 
 Runs are found by config: Inception, AlexNet or MLP 1x512 on CIFAR-10, no explicit
 regularization, label corruption p in [0, 1] (true labels are p = 0, random labels p = 1). A
-line is one model at one schedule on one device and train size; time to fit is relative to the
-p = 0 runs of the same line. "Fit" is whole-training-set accuracy >= fit_threshold (1.0: the
-paper's 100%, the trainer's steps_to_fit). Several seeds at one p are averaged on the line.
+line is one model at one schedule (report.cells.schedule_key: a run stopped at its fit joins
+its schedule's line) on one kind of device and train size. Of two runs of one seed at one p the
+one that went furthest counts (runs.representative). "Fit" (report.fit): each line uses the
+highest of 100%, 99% and 95% whole-training-set accuracy that every run of the line reached,
+and says which; time to fit is relative to the mean of the line's p = 0 runs, and each level's
+value is the mean over its seeds (what the figure draws and the ledger quotes). Levels with a
+gap between them (p = 0 and 1 only) are drawn as points, not joined by a segment.
 """
 from __future__ import annotations
 
@@ -13,34 +17,24 @@ from typing import Dict, List, Mapping, Optional
 
 from rethinking import paper
 from rethinking.report import cells
+from rethinking.report import fit
 from rethinking.report import markdown as md
 from rethinking.report import plotting
-from rethinking.report.runs import Run, ran_on
+from rethinking.report.runs import Run, by_seed, ran_on, representative
 
 MODELS = ("inception_small", "alexnet_small", "mlp_1x512")
 CHANCE_ERROR = 0.9
+# The paper's corruption levels: a line joins its points only where it has every level between.
+P_GRID = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
 
 
-def steps_to_reach(run: Run, threshold: float) -> Optional[int]:
-  """The first evaluated step at which whole-training-set accuracy reached `threshold` (a
-  fraction); for 1.0 the trainer's own steps_to_fit (every example fit)."""
-  if threshold >= 1.0:
-    return run.results.steps_to_fit
-  return next((h["step"] for h in run.history
-               if (h.get("train_accuracy") or 0.0) >= threshold), None)
-
-
-def fit_words(threshold: float) -> str:
-  return "100%" if threshold >= 1.0 else f">= {100 * threshold:g}%"
-
-
-def _point(run: Run, fit_threshold: float) -> dict:
-  reached = steps_to_reach(run, fit_threshold)
+def _point(run: Run, level: float) -> dict:
+  reached = fit.steps_to_reach(run, level)
   epoch_steps = run.results.steps_per_epoch
   test = run.accuracy("test")
   return {"run": run.path, "p": cells.label_prob(run.config), "seed": run.seed,
           "status": run.status, "steps_to_fit": run.results.steps_to_fit,
-          "fit_threshold": fit_threshold, "steps_to_threshold": reached,
+          "fit_threshold": level, "steps_to_threshold": reached,
           "epochs_to_threshold": reached / epoch_steps if reached and epoch_steps else None,
           "steps": run.results.step, "train_accuracy": run.accuracy("train"),
           "best_train_accuracy": run.best_train_accuracy(),
@@ -54,137 +48,187 @@ def _mean(values) -> Optional[float]:
   return sum(values) / len(values) if values else None
 
 
-def lines(runs: Mapping[str, Run], fit_threshold: float = 1.0) -> List[dict]:
-  """One dict per (model, schedule, device) with its points sorted by p and seed."""
+def _eligible(run: Run) -> bool:
+  c = run.config
+  return (cells.model_name(c) in MODELS and cells.dataset(c) == "cifar10"
+          and not cells.regularized(c) and cells.label_prob(c) is not None)
+
+
+def _one_per_seed(members: List[Run]) -> tuple:
+  """(the counted runs, the paths of same-seed runs left out), per corruption level."""
+  by_p: Dict[float, List[Run]] = {}
+  for run in members:
+    by_p.setdefault(cells.label_prob(run.config), []).append(run)
+  chosen, left_out = [], []
+  for group in by_p.values():
+    for seed_runs in by_seed(group).values():
+      best = representative(seed_runs)
+      chosen.append(best)
+      left_out += [r.path for r in seed_runs if r is not best]
+  return chosen, sorted(left_out)
+
+
+def contiguous(ps) -> bool:
+  """True when the levels leave no level of P_GRID out between the lowest and the highest."""
+  ps = sorted(ps)
+  if len(ps) < 2:
+    return True
+  inner = [g for g in P_GRID if ps[0] - 1e-9 <= g <= ps[-1] + 1e-9]
+  return all(any(math.isclose(g, p, abs_tol=1e-9) for p in ps) for g in inner)
+
+
+def _levels(points: List[dict]) -> List[dict]:
+  """One entry per corruption level: the seed means the figure draws and the ledger quotes."""
+  out = []
+  for p in sorted({q["p"] for q in points}):
+    at = [q for q in points if q["p"] == p]
+    all_reached = all(q["steps_to_threshold"] for q in at)
+    out.append({"p": p, "seeds": sorted(q["seed"] for q in at if q["seed"] is not None),
+                "runs": [q["run"] for q in at],
+                "relative_time_to_fit": _mean(q["relative_time_to_fit"] for q in at)
+                                        if all_reached else None,
+                "relative_lower_bound": None if all_reached else _mean(
+                    q["relative_time_to_fit"] or q["relative_lower_bound"] for q in at),
+                "test_error": _mean(q["test_error"] for q in at), "reached": all_reached})
+  return out
+
+
+def _line(model: str, members: List[Run]) -> dict:
+  chosen, left_out = _one_per_seed(members)
+  level = fit.common_level(chosen)
+  points = sorted((_point(r, level or fit.LEVELS[-1]) for r in chosen),
+                  key=lambda q: (q["p"], q["seed"] or 0, q["run"]))
+  base = _mean(q["steps_to_threshold"] for q in points if q["p"] == 0.0)
+  for q in points:
+    q["relative_time_to_fit"] = (q["steps_to_threshold"] / base
+                                 if base and q["steps_to_threshold"] else None)
+    q["relative_lower_bound"] = (q["steps"] / base if base and not q["steps_to_threshold"]
+                                 and q["steps"] else None)
+  label = plotting.group_label(chosen)
+  note = None
+  if not any(q["p"] == 0.0 for q in points):
+    note = f"{label}: no p = 0 run, nothing to divide by."
+  elif not base:
+    best = max((q["best_train_accuracy"] or 0.0) for q in points if q["p"] == 0.0)
+    note = (f"{label}: no p = 0 run reached {fit.words(fit.LEVELS[-1])} train accuracy (best "
+            f"{best:.2f}%), nothing to divide by.")
+  levels = _levels(points)
+  return {"model": model, "label": label, "train_size": chosen[0].train_size,
+          "full_data": chosen[0].full_data,
+          "schedule": cells.schedule_label(chosen[0].config), "points": points,
+          "levels": levels, "contiguous": contiguous(lv["p"] for lv in levels),
+          "fit_threshold": level or fit.LEVELS[-1], "every_run_reached": level is not None,
+          "same_seed_runs_left_out": left_out, "note": note}
+
+
+def lines(runs: Mapping[str, Run]) -> List[dict]:
+  """One dict per (model, schedule, device kind) with its points sorted by p and seed."""
   groups: Dict[tuple, List[Run]] = {}
   for run in runs.values():
-    c = run.config
-    if (cells.model_name(c) in MODELS and cells.dataset(c) == "cifar10"
-        and not cells.regularized(c) and cells.label_prob(c) is not None):
+    if _eligible(run):
+      c = run.config
       groups.setdefault((cells.model_name(c), cells.schedule_key(c), run.device_kind),
                         []).append(run)
-  out = []
-  for key in sorted(groups, key=lambda k: (MODELS.index(k[0]), str(k[1:]))):
-    members = groups[key]
-    points = sorted((_point(r, fit_threshold) for r in members),
-                    key=lambda q: (q["p"], q["seed"] or 0, q["run"]))
-    base = _mean(q["steps_to_threshold"] for q in points if q["p"] == 0.0)
-    for q in points:
-      q["relative_time_to_fit"] = (q["steps_to_threshold"] / base
-                                   if base and q["steps_to_threshold"] else None)
-      q["relative_lower_bound"] = (q["steps"] / base if base and not q["steps_to_threshold"]
-                                   and q["steps"] else None)
-    zero = [q for q in points if q["p"] == 0.0]
-    note = None
-    if not base:
-      note = f"{plotting.group_label(members)}: "
-      if not zero:
-        note += "no p = 0 run, nothing to divide by."
-      else:
-        best = max((q["best_train_accuracy"] or 0.0) for q in zero)
-        note += (f"no p = 0 run reached {fit_words(fit_threshold)} train accuracy (best "
-                 f"{best:.2f}%), nothing to divide by")
-        suggestion = math.floor(best) / 100.0
-        if 0 < suggestion < fit_threshold:
-          note += f"; try --fit_threshold={suggestion:g}"
-        note += "."
-    out.append({"model": key[0], "label": plotting.group_label(members),
-                "train_size": members[0].train_size, "schedule": cells.variant_label(
-                    members[0].config), "device": key[2], "points": points, "note": note})
-  return out
+  return [_line(key[0], groups[key])
+          for key in sorted(groups, key=lambda k: (MODELS.index(k[0]), str(k[1:])))]
 
 
 NO_RUNS = ("No runs: Inception, AlexNet or MLP 1x512 on CIFAR-10 without regularization, at "
            "label corruption p.")
 
 
-def _by_p(points: List[dict], field: str) -> tuple:
-  ps = sorted({q["p"] for q in points if q[field] is not None})
-  return ps, [_mean(q[field] for q in points if q["p"] == p) for p in ps]
+def _style(line: dict) -> str:
+  return "o-" if line["contiguous"] else "o"
 
 
-def _curves(ax, groups: List[dict], field: str, bound_field: str = ""):
-  """Draws each group's mean `field` against p; yields (group, its matplotlib line). Groups
-  with one corruption level say nothing about a trend (figures.md lists them) and are left
-  out, as are groups with nothing to draw (no value and no lower bound)."""
-  for g in groups:
-    if len({q["p"] for q in g["points"]}) < 2:
-      continue
-    xs, ys = _by_p(g["points"], field)
-    if not xs and not (bound_field and any(q[bound_field] is not None for q in g["points"])):
-      continue
-    yield g, ax.plot(xs, ys, "o-", label=g["label"])[0]
+def _drawable(groups: List[dict], field: str, bound_field: str = "") -> List[dict]:
+  """Lines with two or more corruption levels and something to draw (a value or a bound); a
+  single level says nothing about a trend (figures.md lists it)."""
+  return [g for g in groups if len(g["levels"]) >= 2 and any(
+      lv[field] is not None or (bound_field and lv[bound_field] is not None)
+      for lv in g["levels"])]
 
 
-def figure1b(runs: Mapping[str, Run], path: str, fit_threshold: float = 1.0) -> dict:
+def figure1b(runs: Mapping[str, Run], path: str) -> dict:
   fig, ax = plotting.new_figure("Figure 1b: time to overfit vs label corruption")
-  groups = lines(runs, fit_threshold)
-  drawn = 0
-  for g, line in _curves(ax, groups, "relative_time_to_fit", "relative_lower_bound"):
-    drawn += 1
-    bounds = [q for q in g["points"] if q["relative_lower_bound"] is not None]
+  groups = lines(runs)
+  drawable = _drawable(groups, "relative_time_to_fit", "relative_lower_bound")
+  for g in drawable:
+    shown = [lv for lv in g["levels"] if lv["relative_time_to_fit"] is not None]
+    line = ax.plot([lv["p"] for lv in shown], [lv["relative_time_to_fit"] for lv in shown],
+                   _style(g), label=f"{g['label']}, fit {fit.words(g['fit_threshold'])}")[0]
+    bounds = [lv for lv in g["levels"] if lv["relative_lower_bound"] is not None]
     if bounds:
-      ax.plot([q["p"] for q in bounds], [q["relative_lower_bound"] for q in bounds], "^",
+      ax.plot([lv["p"] for lv in bounds], [lv["relative_lower_bound"] for lv in bounds], "^",
               color=line.get_color(), markerfacecolor="none",
               label=f"{plotting.model_label(g['model'])}: not fit within the run (lower bound)")
   ax.set_xlabel("label corruption")
-  ax.set_ylabel(f"time to overfit (steps to {fit_words(fit_threshold)} train accuracy,\n"
-                f"relative to true labels)")
+  ax.set_ylabel("time to overfit (steps to fit,\nrelative to true labels)")
   ax.set_xlim(-0.05, 1.05)
   notes = [g["note"] for g in groups if g["note"]]
-  plotting.finish(fig, ax, path, drawn, notes or [NO_RUNS], fontsize=6.5)
-  return {"path": path, "fit_threshold": fit_threshold, "lines": groups, "notes": notes,
-          "note": None if drawn else "no runs"}
+  plotting.finish(fig, ax, path, len(drawable), notes or [NO_RUNS], fontsize=6.5)
+  return {"path": path, "fit_levels": list(fit.LEVELS), "lines": groups, "notes": notes,
+          "note": None if drawable else "no runs"}
 
 
-def figure1c(runs: Mapping[str, Run], path: str, fit_threshold: float = 1.0) -> dict:
+def figure1c(runs: Mapping[str, Run], path: str) -> dict:
   fig, ax = plotting.new_figure("Figure 1c: test error vs label corruption")
-  groups = lines(runs, fit_threshold)
-  drawn = 0
-  for g, line in _curves(ax, groups, "test_error"):
-    unfit = [q for q in g["points"] if q["test_error"] is not None
-             and not q["steps_to_threshold"]]
+  groups = lines(runs)
+  drawable = _drawable(groups, "test_error")
+  for g in drawable:
+    shown = [lv for lv in g["levels"] if lv["test_error"] is not None]
+    line = ax.plot([lv["p"] for lv in shown], [lv["test_error"] for lv in shown], _style(g),
+                   label=g["label"])[0]
+    unfit = [lv for lv in shown if not lv["reached"]]
     if unfit:
-      ax.plot([q["p"] for q in unfit], [q["test_error"] for q in unfit], "o",
+      ax.plot([lv["p"] for lv in unfit], [lv["test_error"] for lv in unfit], "o",
               color=line.get_color(), markerfacecolor="white",
               label=f"{plotting.model_label(g['model'])}: train accuracy never reached "
-                    f"{fit_words(fit_threshold)} (open marker)")
-    drawn += 1
+                    f"{fit.words(g['fit_threshold'])} (open marker)")
   ax.axhline(CHANCE_ERROR, color="gray", linestyle=":", linewidth=1, label="chance (0.9)")
   ax.set_xlabel("label corruption")
   ax.set_ylabel("test error")
   ax.set_xlim(-0.05, 1.05)
   ax.set_ylim(0, 1)
-  plotting.finish(fig, ax, path, drawn, [NO_RUNS], fontsize=6.5, loc="lower right")
-  return {"path": path, "lines": groups, "note": None if drawn else "no runs"}
+  plotting.finish(fig, ax, path, len(drawable), [NO_RUNS], fontsize=6.5, loc="lower right")
+  return {"path": path, "lines": groups, "note": None if drawable else "no runs"}
 
 
 def markdown_1b(figure: dict) -> List[str]:
-  threshold = figure["fit_threshold"]
-  words = fit_words(threshold)
-  out = ["## Figure 1b", "", f"Paper: {paper.FIGURE_CLAIMS['fig1b']}. Drawn at fit = "
-         f"{words} whole-training-set accuracy (--fit_threshold={threshold:g}).", ""]
+  out = ["## Figure 1b", "", f"Paper: {paper.FIGURE_CLAIMS['fig1b']}. Each line is drawn at "
+         f"the highest fit level of {', '.join(fit.words(v) for v in fit.LEVELS)} that every "
+         f"run of the line reached (whole-training-set accuracy; 100% is the trainer's "
+         f"steps_to_fit); its value at each p is the mean over seeds.", ""]
   out += [f"- {note}" for note in figure["notes"]]
-  single = [g["label"] for g in figure["lines"] if len({q["p"] for q in g["points"]}) < 2]
+  for g in figure["lines"]:
+    reach = "" if g["every_run_reached"] else " (not every run reached it: lower bounds)"
+    out.append(f"- {g['label']}: fit = {fit.words(g['fit_threshold'])}{reach}"
+               + ("" if g["contiguous"] or len(g["levels"]) < 2 else
+                  "; levels with a gap between them, drawn as points"))
+    if g["same_seed_runs_left_out"]:
+      out.append(f"  - same seed as a counted run, left out: "
+                 + ", ".join(f"`{p}`" for p in g["same_seed_runs_left_out"]))
+  single = [g["label"] for g in figure["lines"] if len(g["levels"]) < 2]
   if single:
     out.append("- Not drawn in Figures 1b/1c (one corruption level only): " + "; ".join(single))
   rows = []
   for g in figure["lines"]:
+    words = fit.words(g["fit_threshold"])
     for q in g["points"]:
       rel = q["relative_time_to_fit"]
       rel_text = (f"{rel:.2f}" if rel is not None else
                   f">= {q['relative_lower_bound']:.2f} (not reached)"
                   if q["relative_lower_bound"] is not None else "-")
       rows.append([plotting.model_label(g["model"]), g["train_size"], g["schedule"],
-                   f"{q['p']:.1f}", q["steps_to_fit"] or f"not fit in {q['steps']}",
+                   f"{q['p']:.1f}", words, q["steps_to_fit"] or f"not fit in {q['steps']}",
                    q["steps_to_threshold"] or f"not reached in {q['steps']}",
                    md.number(q["epochs_to_threshold"], "{:g}"), rel_text,
                    md.number(q["best_train_accuracy"]),
                    md.number(q["fraction_labels_changed"], "{:.3f}"),
                    md.number(q["wall_seconds"], "{:.0f}"), q["run"], q["ran_on"]])
   if rows:
-    out += [""] + md.table(["model", "n", "schedule", "p", "steps to fit (100%)",
-                            f"steps to {words}", f"epochs to {words}", "relative",
+    out += [""] + md.table(["model", "n", "schedule", "p", "fit", "steps to fit (100%)",
+                            "steps to fit", "epochs to fit", "relative",
                             "best train acc (%)", "labels changed", "wall s", "run", "ran on"],
                            rows)
   else:

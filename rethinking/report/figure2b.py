@@ -42,18 +42,22 @@ def figure2b(runs: Mapping[str, Run], path: str) -> dict:
     history = [h for h in (run.history if run else []) if h.get("train_accuracy") is not None]
     if not history:
       continue
-    label = plotting.model_label(model)
+    # Each model at its own default learning rate (without batch norm 0.01): the legend says so.
+    lr = (run.config.get("train") or {}).get("learning_rate")
+    label = f"{plotting.model_label(model)} (lr {lr:g})" if lr else plotting.model_label(model)
     x = np.array([h["step"] for h in history]) / 1000.0
     line = ax.plot(x, [h["train_accuracy"] for h in history], "-", label=f"{label}, train")[0]
     tested = [h for h in history if h.get("test_accuracy") is not None]  # --test_every
     ax.plot(np.array([h["step"] for h in tested]) / 1000.0,
             [h["test_accuracy"] for h in tested], "--", color=line.get_color(),
             label=f"{label}, test")
-    drawn.append({"model": model, "run": run.path, "status": run.status,
+    drawn.append({"model": model, "run": run.path, "status": run.status, "learning_rate": lr,
+                  "full_data": run.full_data,
                   "final_train_accuracy": run.accuracy("train"),
                   "final_test_accuracy": run.accuracy("test"),
                   "best_test_accuracy": run.best_test_accuracy(),
-                  "steps": run.results.step, "ran_on": ran_on([run])})
+                  "steps": run.results.step, "ran_on": ran_on([run]),
+                  "measured_on": ran_on([run], data=False)})
   ax.set_xlabel("thousand steps")
   ax.set_ylabel("accuracy")
   ax.set_ylim(0, 1.02)

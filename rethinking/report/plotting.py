@@ -7,6 +7,7 @@ from typing import Sequence
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from rethinking.report import runs as runs_lib
 from rethinking.report.runs import Run
 from rethinking.report import cells
 
@@ -38,14 +39,21 @@ def note_in_axes(ax, lines: Sequence[str]) -> None:
           bbox=dict(boxstyle="round", facecolor="white", edgecolor="lightgray"))
 
 
+LONG_LABEL = 60  # characters: a legend with longer labels goes below the axes, not over them
+
+
 def save(fig, path: str) -> None:
   fig.tight_layout()
-  fig.savefig(path)
+  fig.savefig(path, bbox_inches="tight")  # keeps a legend placed below the axes
 
 
 def finish(fig, ax, path: str, drawn, no_runs: Sequence[str], **legend) -> None:
-  """A legend when something was drawn, else the note inside the axes; then save."""
+  """A legend when something was drawn (below the axes when its labels are long, so that it
+  never hides a curve), else the note inside the axes; then save."""
   if drawn:
+    _, labels = ax.get_legend_handles_labels()
+    if max(map(len, labels or [""])) > LONG_LABEL:
+      legend = {**legend, "loc": "upper center", "bbox_to_anchor": (0.5, -0.13), "ncol": 1}
     ax.legend(**legend)
   else:
     note_in_axes(ax, no_runs)
@@ -57,9 +65,17 @@ def model_label(model: str) -> str:
 
 
 def group_label(runs: Sequence[Run], with_model: bool = True) -> str:
-  """E.g. 'MLP 1x512 (n=50000, batch 128, 60 epochs, stop when fit, CPU)'."""
+  """E.g. 'MLP 1x512 (n=50000, batch 128, 60 epochs, CPU AMD EPYC 2-core / CPU Intel Xeon
+  2-core, 2 seeds)': every device, precision and XLA use the runs pool, not the first run's."""
   run = runs[0]
-  words = [f"n={run.train_size}", cells.variant_label(run.config), run.short_device]
+  sizes = sorted({r.train_size or 0 for r in runs})
+  words = [f"n={'/'.join(map(str, sizes))}", cells.schedule_label(run.config),
+           runs_lib.devices_text(runs)]
+  precisions = runs_lib.precision_text(runs)
+  if precisions != cells.PAPER_PRECISION and precisions not in words[1]:
+    words.append(precisions)
+  if runs_lib.jit_text(runs):
+    words.append(runs_lib.jit_text(runs))
   seeds = sorted({r.seed for r in runs if r.seed is not None})
   if len(seeds) > 1:
     words.append(f"{len(seeds)} seeds")

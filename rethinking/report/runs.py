@@ -100,36 +100,88 @@ class Run:
     return (*cells.setting_key(self.config), self.device_kind)
 
 
-def ran_on(runs: Sequence[Run]) -> str:
-  """What runs measured on, in one line: train size, epochs, batch size, seeds, device,
-  precision (and XLA, the data's fingerprint, a status other than completed)."""
+def devices_text(runs: Sequence[Run]) -> str:
+  """Every machine the runs ran on, e.g. 'CPU AMD EPYC 2-core / CPU Intel Xeon 2-core'."""
+  return " / ".join(sorted({run.short_device for run in runs}))
+
+
+def precision_text(runs: Sequence[Run]) -> str:
+  """Every precision the runs trained in, e.g. 'float32' or 'float32 / mixed_bfloat16'."""
+  return " / ".join(sorted({run.results.precision for run in runs}))
+
+
+def jit_text(runs: Sequence[Run]) -> Optional[str]:
+  """'XLA' when every run used it, 'XLA: k of n' when some did, None when none did."""
+  with_jit = sum(1 for r in runs if r.results.jit)
+  if not with_jit:
+    return None
+  return "XLA" if with_jit == len(runs) else f"XLA: {with_jit} of {len(runs)}"
+
+
+def _span(values, fmt="{:g}") -> Optional[str]:
+  values = sorted(set(values))
+  if not values:
+    return None
+  return fmt.format(values[0]) if len(values) == 1 else (
+      f"{fmt.format(values[0])}-{fmt.format(values[-1])}")
+
+
+def ran_on(runs: Sequence[Run], data: bool = True) -> str:
+  """What runs measured on, in one line: train size, epochs, batch size, seeds, every device
+  and precision they pool (and XLA, the data's fingerprint unless data=False, a status other
+  than completed)."""
   first = runs[0]
-  train = first.config.get("train") or {}
-  parts = [f"n={first.train_size or '?'}"]
-  epochs = sorted({round(r.results.epochs_run, 2) for r in runs
-                   if r.results.epochs_run is not None})
+  parts = [f"n={_span(r.train_size or 0 for r in runs) or '?'}"]
+  epochs = _span(round(r.results.epochs_run, 2) for r in runs
+                 if r.results.epochs_run is not None)
   if epochs:
-    span = f"{epochs[0]:g}" if len(epochs) == 1 else f"{epochs[0]:g}-{epochs[-1]:g}"
-    parts.append(f"{span} epochs")
-  if train.get("batch_size"):
-    parts.append(f"batch {train['batch_size']}")
+    parts.append(f"{epochs} epochs")
+  batch = _span((r.config.get("train") or {}).get("batch_size") for r in runs
+                if (r.config.get("train") or {}).get("batch_size"))
+  if batch:
+    parts.append(f"batch {batch}")
   seeds = sorted({r.seed for r in runs if r.seed is not None})
   if seeds:
     parts.append(("seed " if len(seeds) == 1 else "seeds ") + ", ".join(map(str, seeds)))
   if len(runs) > len(seeds) > 0:
     parts.append(f"{len(runs)} runs")
-  devices = sorted({run.short_device for run in runs})
-  parts.append(f"{' / '.join(devices)}, {first.results.precision}")
-  if any(r.results.jit for r in runs):
-    parts.append("XLA")
+  parts.append(f"{devices_text(runs)}, {precision_text(runs)}")
+  if jit_text(runs):
+    parts.append(jit_text(runs))
   evaluated = first.results.data.get("train_evaluated")
   if evaluated and first.train_size and evaluated < first.train_size:
     parts.append(f"train accuracy on the first {evaluated}")
-  fingerprint = str(first.results.data.get("fingerprint") or "?")
-  parts.append(f"data {first.results.data.get('name', '?')}:{fingerprint[:8]}")
+  if data:
+    fingerprint = str(first.results.data.get("fingerprint") or "?")
+    parts.append(f"data {first.results.data.get('name', '?')}:{fingerprint[:8]}")
   for status in sorted({r.status for r in runs} - {"completed"}):
-    parts.append(f"status {status}")
+    steps = sorted({r.results.step for r in runs if r.status == status and r.results.step})
+    parts.append(f"status {status}" + (f" at step {_span(steps)}" if steps else ""))
   return ", ".join(parts)
+
+
+def by_seed(runs: Iterable[Run]) -> Dict[Optional[int], List[Run]]:
+  """Runs keyed by seed: two runs of one seed are one seed's evidence, never two seeds."""
+  out: Dict[Optional[int], List[Run]] = {}
+  for run in runs:
+    out.setdefault(run.seed, []).append(run)
+  return out
+
+
+def per_seed(runs: Iterable[Run], value) -> List[Optional[float]]:
+  """value(run) averaged over the runs of each seed: one number per seed (None for a seed whose
+  runs have none), in seed order."""
+  out = []
+  for _, group in sorted(by_seed(runs).items(), key=lambda kv: (kv[0] is None, kv[0] or 0)):
+    values = [v for v in (value(r) for r in group) if v is not None]
+    out.append(sum(values) / len(values) if values else None)
+  return out
+
+
+def representative(runs: Sequence[Run]) -> Run:
+  """Of several runs of one seed, the one that went furthest: completed first, then the most
+  steps, then the path (a 100-epoch run over the same seed stopped at its fit)."""
+  return min(runs, key=lambda r: (not r.completed, -(r.results.step or 0), r.path))
 
 
 @dataclasses.dataclass(frozen=True)

@@ -12,15 +12,15 @@ from typing import List, Mapping, Sequence
 from rethinking import paper
 from rethinking.report import markdown as md
 from rethinking.report import tables
-from rethinking.report.runs import Run, Unfinished
+from rethinking.report.runs import Run, Unfinished, per_seed
 
 
 def metrics(group: Sequence[Run]) -> dict:
-  return {"top1_train": md.pooled([r.accuracy("train") for r in group]),
-          "top5_train": md.pooled([r.accuracy("train", top=5) for r in group]),
-          "top1_test": md.pooled([r.accuracy("test") for r in group]),
-          "top1_test_best": md.pooled([r.best_test_accuracy() for r in group]),
-          "top5_test": md.pooled([r.accuracy("test", top=5) for r in group])}
+  return {"top1_train": md.pooled(per_seed(group, lambda r: r.accuracy("train"))),
+          "top5_train": md.pooled(per_seed(group, lambda r: r.accuracy("train", top=5))),
+          "top1_test": md.pooled(per_seed(group, lambda r: r.accuracy("test"))),
+          "top1_test_best": md.pooled(per_seed(group, lambda r: r.best_test_accuracy())),
+          "top5_test": md.pooled(per_seed(group, lambda r: r.accuracy("test", top=5)))}
 
 
 def table2(runs: Mapping[str, Run], unfinished: Mapping[str, Unfinished]) -> List[dict]:
@@ -31,14 +31,8 @@ def table2(runs: Mapping[str, Run], unfinished: Mapping[str, Unfinished]) -> Lis
     f = found[row.setting]
     for e in f["entries"]:
       m = e["metrics"] or {}
-      at_paper = e["paper_schedule"]
-      e["difference"] = {
-          "top1_train": tables.difference(m.get("top1_train"), row.top1_train) if at_paper
-                        else None,
-          "top1_test": tables.difference(m.get("top1_test"), row.top1_test) if at_paper
-                       else None,
-          "top5_test": tables.difference(m.get("top5_test"), row.top5_test) if at_paper
-                       else None}
+      e["difference"] = {key: tables.difference(m.get(key), getattr(row, key))
+                         for key in ("top1_train", "top1_test", "top5_test")}
     rows.append({
         "setting": row.setting, "augmentation": row.augmentation, "dropout": row.dropout,
         "weight_decay": row.weight_decay, "random_labels": row.random_labels,

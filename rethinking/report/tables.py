@@ -5,8 +5,11 @@ What fills "ours":
 - completed runs on the whole training set; runs that differ in seed alone pool (mean, and
   min-max over seeds when there are two or more);
 - a run that differs in anything else (batch size, epochs, --stop_when_fit, learning rate,
-  precision, ...) is its own line under the paper's row, labelled with what differs;
-- "ours - paper" only for runs at the paper's schedule (the model's defaults);
+  precision, ...) is its own line under the paper's row, labelled with what differs (a
+  stop-when-fit line says the epoch it stopped at);
+- one line per setting and schedule, whatever its runs' status: numbers come from the completed
+  runs, and a line without one says where it stopped;
+- every line shows "ours - paper", beside its schedule;
 - runs with --train_size never fill a paper row: they go to the "reduced" table with their n.
 A row without a run says "not run" ("not finished" while one is under way), never the paper's
 number. Numbers are accuracies in percent.
@@ -18,7 +21,7 @@ from typing import Callable, Dict, List, Mapping, Optional, Sequence
 from rethinking import paper
 from rethinking.report import cells
 from rethinking.report import markdown as md
-from rethinking.report.runs import Run, Unfinished, pooled, ran_on
+from rethinking.report.runs import Run, Unfinished, per_seed, pooled, ran_on
 
 SUBSET_NOTE = ("Runs on a subset of the training set (--train_size) are not here: see "
                "reduced.md.")
@@ -36,38 +39,59 @@ def difference(ours: Optional[dict], theirs: paper.Cell) -> Optional[float]:
 
 
 def basic_metrics(group: Sequence[Run]) -> dict:
-  return {"train": md.pooled([r.accuracy("train") for r in group]),
-          "test": md.pooled([r.accuracy("test") for r in group]),
-          "test_best": md.pooled([r.best_test_accuracy() for r in group])}
+  """Pooled over seeds (runs of one seed are averaged first: one seed, one value)."""
+  return {"train": md.pooled(per_seed(group, lambda r: r.accuracy("train"))),
+          "test": md.pooled(per_seed(group, lambda r: r.accuracy("test"))),
+          "test_best": md.pooled(per_seed(group, lambda r: r.best_test_accuracy()))}
 
 
-def _status_text(group: Sequence[Run]) -> Optional[str]:
-  run = group[0]
-  if run.completed:
-    return None
+def _status_text(group: Sequence[Run]) -> str:
+  """For a line none of whose runs completed: where the furthest run is."""
+  run = max(group, key=lambda r: r.results.step or 0)
   if run.status == "diverged":
     return f"diverged at step {run.results.diverged_at_step}"
   return f"{md.NOT_FINISHED} ({run.status} at step {run.results.step})"
 
 
+def line_label(group: Sequence[Run]) -> str:
+  """The line's schedule; a stop-when-fit line says the epoch its runs stopped at."""
+  label = cells.variant_label(group[0].config)
+  if not cells.stops_when_fit(group[0].config):
+    return label
+  done = [r for r in group if r.completed]
+  fit_epochs = [r.results.epochs_to_fit for r in done if r.results.epochs_to_fit is not None]
+  fit_epochs += [r.results.steps_to_fit / r.results.steps_per_epoch for r in done
+                 if r.results.epochs_to_fit is None and r.results.steps_to_fit
+                 and r.results.steps_per_epoch]
+  if fit_epochs:
+    lo, hi = min(fit_epochs), max(fit_epochs)
+    when = (f"stopped when fit at epoch {lo:.3g}" if lo == hi else
+            f"stopped when fit at epochs {lo:.3g}-{hi:.3g}")
+  elif done:
+    when = "stop when fit: not fit by the end"
+  else:
+    when = "stop when fit"
+  return label.replace("stop when fit", when)
+
+
 def entries(group_runs: Sequence[Run], metrics: Callable[[Sequence[Run]], dict]) -> List[dict]:
-  """Pooled lines for the runs of one paper row: paper schedule first, completed first."""
+  """One line per setting and schedule (runs differing in seed alone pool), whatever their
+  status: numbers from its completed runs; a line without one says where it stopped. Paper
+  schedule first."""
   out = []
-  by_status: Dict[str, List[Run]] = {}
-  for run in group_runs:
-    by_status.setdefault(run.status, []).append(run)
-  for status_runs in by_status.values():
-    for group in pooled(status_runs):
-      config = group[0].config
-      out.append({
-          "variant": cells.variant_label(config),
-          "paper_schedule": cells.at_paper_schedule(config),
-          "status": group[0].status,
-          "status_text": _status_text(group),
-          "runs": [r.path for r in group],
-          "metrics": metrics(group) if group[0].completed else None,
-          "steps_to_fit": md.pooled([r.results.steps_to_fit for r in group]),
-          "ran_on": ran_on(group)})
+  for group in pooled(group_runs):
+    done = [r for r in group if r.completed]
+    out.append({
+        "variant": line_label(group),
+        "paper_schedule": cells.at_paper_schedule(group[0].config),
+        "status": "completed" if done else group[0].status,
+        "status_text": None if done else _status_text(group),
+        "runs": [r.path for r in group],
+        "unfinished_runs": [r.path for r in group if not r.completed],
+        "train_size": group[0].train_size,
+        "metrics": metrics(done) if done else None,
+        "steps_to_fit": md.pooled(per_seed(done, lambda r: r.results.steps_to_fit)),
+        "ran_on": ran_on(group), "measured_on": ran_on(group, data=False)})
   return sorted(out, key=lambda e: (not e["paper_schedule"], e["status"] != "completed",
                                     e["variant"]))
 
@@ -96,7 +120,7 @@ def rows_for(table: str, settings: Sequence[str], runs: Mapping[str, Run],
   for setting in settings:
     lines = entries(matched[setting], metrics)
     pending = _unfinished_for(table, setting, unfinished)
-    has_paper = any(e["paper_schedule"] and e["status"] == "completed" for e in lines)
+    has_paper = any(e["paper_schedule"] for e in lines)  # completed or not: one line
     out[setting] = {"entries": lines, "unfinished": pending,
                     "missing": None if has_paper else (md.NOT_FINISHED if pending
                                                        else md.NOT_RUN)}
@@ -111,9 +135,8 @@ def table1(runs: Mapping[str, Run], unfinished: Mapping[str, Unfinished]) -> Lis
     f = found[row.setting]
     for e in f["entries"]:
       m = e["metrics"] or {}
-      e["difference"] = {
-          "train": difference(m.get("train"), row.train) if e["paper_schedule"] else None,
-          "test": difference(m.get("test"), row.test) if e["paper_schedule"] else None}
+      e["difference"] = {"train": difference(m.get("train"), row.train),
+                         "test": difference(m.get("test"), row.test)}
     rows.append({"setting": row.setting, "model": row.model, "params": row.params,
                  "random_crop": row.random_crop, "weight_decay": row.weight_decay,
                  "random_labels": row.random_labels,
@@ -161,10 +184,12 @@ def table1_markdown(rows: List[dict], sources: str) -> str:
            f"Paper: {paper.CITATION}  ",
            f"Ours: every completed full-data run under {sources} whose recorded configuration "
            f"matches the row (whatever its directory is called). \"paper schedule\": the "
-           f"model's defaults; other lines say what differs, and only paper-schedule lines "
-           f"fill \"ours − paper\". Runs differing in seed alone are pooled: mean "
-           f"(min-max, seeds). A row without a run says \"{md.NOT_RUN}\". Train accuracy is "
-           f"over the whole (corrupted) training set without augmentation, in inference mode. "
+           f"model's defaults for the whole schedule; other lines say what differs (a "
+           f"stop-when-fit line, the epoch it stopped at: its numbers are those at the fit), "
+           f"and every line shows its \"ours − paper\". Runs differing in seed alone are "
+           f"pooled: mean (min-max, seeds); two runs of one seed count as one. A row without "
+           f"a run says \"{md.NOT_RUN}\". Train accuracy is over the whole (corrupted) "
+           f"training set without augmentation, in inference mode. "
            f"{SUBSET_NOTE}", ""]
 
   body = []
@@ -187,8 +212,7 @@ def appendix(runs: Mapping[str, Run], unfinished: Mapping[str, Unfinished]) -> L
                                    "missing": "no such augmentation in our trainer"}
     for e in f["entries"]:
       m = e["metrics"] or {}
-      e["difference"] = {"train": difference(m.get("train"), row.train)
-                                  if e["paper_schedule"] else None}
+      e["difference"] = {"train": difference(m.get("train"), row.train)}
     rows.append({"setting": row.setting or "-", "model": row.model,
                  "regularizer": row.regularizer, "paper": {"train": cell_json(row.train)},
                  "ours": f["entries"], "ours_missing": f["missing"],
@@ -228,8 +252,7 @@ def reduced(runs: Mapping[str, Run]) -> List[dict]:
   for (table, setting, label), group_runs in sorted(matched.items(),
                                                     key=lambda kv: (order[kv[0][0]], kv[0])):
     for e in entries(group_runs, basic_metrics):
-      out.append({"table": table, "setting": setting, "label": label,
-                  "train_size": group_runs[0].train_size, **e})
+      out.append({"table": table, "setting": setting, "label": label, **e})
   return out
 
 
