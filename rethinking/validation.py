@@ -155,9 +155,9 @@ def check_run_config(cfg: config_lib.RunConfig, corrupt_prob_given: bool,
               f"only --corruption=labels takes a probability, not --corruption={c.kind}")
     yield bad(c.kind == "labels" and not corrupt_prob_given, "corrupt_prob", "(unset)",
               "--corruption=labels needs --corrupt_prob in [0, 1]")
-    yield bad(d.name == "imagenet2012" and c.kind in ("shuffled_pixels", "random_pixels",
-                                                      "gaussian"), "corruption", c.kind,
-              "ImageNet (Table 2) takes label corruptions only: true, labels, random_labels")
+    yield bad(d.name == "imagenet2012" and c.kind in config_lib.PIXEL_CORRUPTIONS,
+              "corruption", c.kind, "ImageNet (Table 2) takes label corruptions only: "
+              f"{', '.join(config_lib.LABEL_CORRUPTIONS)}")
     yield bad(c.pixel_unit not in config_lib.PIXEL_UNITS, "pixel_unit", c.pixel_unit,
               f"must be one of {', '.join(config_lib.PIXEL_UNITS)}")
     yield bad(t.batch_size <= 0, "batch_size", t.batch_size, "must be a positive integer")
