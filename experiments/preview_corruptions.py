@@ -18,6 +18,7 @@ from absl import flags
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from experiments import cli  # noqa: E402  pylint: disable=wrong-import-position
+from rethinking import config as config_lib  # noqa: E402
 
 _DATASET = flags.DEFINE_enum("dataset", "cifar10", ("cifar10", "mnist"), "The tfds dataset.")
 _DATA_DIR = flags.DEFINE_string("data_dir", None, "tfds data dir (default: $TFDS_DATA_DIR, else "
@@ -27,15 +28,14 @@ _NUM = flags.DEFINE_integer("num_images", 8, "Images per row, 1 to 32.", lower_b
                             upper_bound=32)
 _PROB = flags.DEFINE_float("corrupt_prob", 0.5, "Probability for the partial label corruption, "
                            "0 to 1.", lower_bound=0.0, upper_bound=1.0)
-_PIXEL_UNIT = flags.DEFINE_enum("pixel_unit", "pixel", ("pixel", "value"), "What the pixel "
+_PIXEL_UNIT = flags.DEFINE_enum("pixel_unit", "pixel", config_lib.PIXEL_UNITS, "What the pixel "
                                 "corruptions permute: pixel positions (all channels together) or "
                                 "single values.")
 _OUT = flags.DEFINE_string("out", "corruptions.png", "PNG file to write.")
 cli.require_directory(_DATA_DIR)
 cli.require_writable_file(_OUT, ".png")
 
-ROWS = (("true", 0.0), ("labels", None), ("random_labels", 1.0), ("shuffled_pixels", 0.0),
-        ("random_pixels", 0.0), ("gaussian", 0.0))
+ROWS = config_lib.CORRUPTIONS  # corrupt() gives each its label probability (--corrupt_prob: labels)
 
 
 def caption(kind: str, prob: float, pixel_unit: str) -> str:
@@ -72,8 +72,8 @@ def main(argv):
             "truck"] if _DATASET.value == "cifar10" else [str(i) for i in range(10)])
   fig, axes = plt.subplots(len(ROWS), n, figsize=(max(1.3 * n, 6.5), 1.8 * len(ROWS)),
                            squeeze=False)
-  for row, (kind, prob) in enumerate(ROWS):
-    p = _PROB.value if prob is None else prob
+  p = _PROB.value
+  for row, kind in enumerate(ROWS):
     out = corruption.corrupt(kind, train.images[:n], train.labels[:n], train.keys[:n],
                              seed=_SEED.value, prob=p, num_classes=train.num_classes,
                              pixel_unit=_PIXEL_UNIT.value, mean=mean, std=std)
@@ -91,10 +91,9 @@ def main(argv):
   fig.suptitle(f"{_DATASET.value} training examples 0-{n - 1}, seed {_SEED.value} "
                f"(red: label changed)", fontsize=9)
   fig.tight_layout(h_pad=1.6)
-  for row, (kind, prob) in enumerate(ROWS):  # under each row, after the layout has placed it
+  for row, kind in enumerate(ROWS):  # under each row, after the layout has placed it
     bottom = axes[row, 0].get_position().y0
-    fig.text(0.5, bottom - 0.012, caption(kind, _PROB.value if prob is None else prob,
-                                          _PIXEL_UNIT.value),
+    fig.text(0.5, bottom - 0.012, caption(kind, p, _PIXEL_UNIT.value),
              ha="center", va="top", fontsize=7, style="italic")
   tmp = _OUT.value + ".tmp.png"
   fig.savefig(tmp, dpi=110)

@@ -10,19 +10,14 @@ import dataclasses
 from typing import Optional
 
 DATASETS = ("cifar10", "mnist", "imagenet2012")
-# The one list of corruptions (data/corruption.py, the apps and the report use it).
-CORRUPTIONS = ("true", "labels", "random_labels", "shuffled_pixels", "random_pixels", "gaussian")
+# The one list of each kind of corruption, TF-free so that flags and the report can read them:
+# label corruptions (any dataset) and pixel corruptions (CIFAR-10 and MNIST, not ImageNet).
+LABEL_CORRUPTIONS = ("true", "labels", "random_labels")
+PIXEL_CORRUPTIONS = ("shuffled_pixels", "random_pixels", "gaussian")
+CORRUPTIONS = LABEL_CORRUPTIONS + PIXEL_CORRUPTIONS
 # Corruptions that take a probability; for the others --corrupt_prob must not be given.
 CORRUPTIONS_WITH_PROB = ("labels",)
-LABEL_CORRUPTIONS = ("true", "labels", "random_labels")
 
-
-def label_probability(kind: str, prob: float = 0.0) -> float:
-  """The probability that a training label is redrawn: 1 for random labels, `prob` for
-  "labels", 0 for the others (the one place this rule lives)."""
-  if kind == "random_labels":
-    return 1.0
-  return float(prob) if kind == "labels" else 0.0
 STRATEGIES = ("default", "mirrored", "multi_worker", "tpu")
 PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
 PIXEL_UNITS = ("pixel", "value")
@@ -30,6 +25,14 @@ PIXEL_UNITS = ("pixel", "value")
 # here too so that flags are validated in a fraction of a second, before TensorFlow is imported.
 MODEL_NAMES = ("inception_small", "inception_small_nobn", "alexnet_small", "mlp_1x512",
                "mlp_3x512", "inception_v3")
+
+
+def label_probability(kind: str, prob: float = 0.0) -> float:
+  """The probability that a training label is redrawn: 1 for random labels, `prob` for
+  "labels", 0 for the others (the one place this rule lives)."""
+  if kind == "random_labels":
+    return 1.0
+  return float(prob) if kind in CORRUPTIONS_WITH_PROB else 0.0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -55,7 +58,7 @@ class CorruptionConfig:
   pixel_unit: str = "pixel"
 
   def __post_init__(self):
-    if self.kind in CORRUPTIONS and self.kind != "labels":
+    if self.kind in CORRUPTIONS and self.kind not in CORRUPTIONS_WITH_PROB:
       object.__setattr__(self, "prob", label_probability(self.kind, self.prob))
 
   @property

@@ -19,6 +19,8 @@ from typing import Any, Dict, List, Optional
 
 import numpy as np
 
+from rethinking import config as config_lib
+
 RESULTS = "results.json"
 STATE = "state.json"
 LOCK = "LOCK"
@@ -88,10 +90,9 @@ def normalized_config(config: dict) -> dict:
   random labels) compare equal to today's."""
   corruption = dict(config.get("corruption") or {})
   kind = corruption.get("kind")
-  if kind == "random_labels":
-    corruption["prob"] = 1.0
-  elif kind != "labels" and "prob" in corruption:
-    corruption["prob"] = 0.0
+  if kind == "random_labels" or (kind not in config_lib.CORRUPTIONS_WITH_PROB
+                                 and "prob" in corruption):
+    corruption["prob"] = config_lib.label_probability(kind, corruption.get("prob", 0.0))
   # XLA and the evaluation batch change speed only (the device rule picks them when unset):
   # a run completed with jit=False is the same setting as one asking for the rule.
   train = {k: v for k, v in (config.get("train") or {}).items()
@@ -102,7 +103,6 @@ def normalized_config(config: dict) -> dict:
 def with_defaults(config: dict) -> dict:
   """A config dict with the fields it lacks (added to config.py after it was written) set to
   their defaults, so a run started before a new field existed still resumes."""
-  from rethinking import config as config_lib  # pylint: disable=import-outside-toplevel
   defaults = config_lib.RunConfig().to_dict()
   out = dict(config)
   for key, value in defaults.items():

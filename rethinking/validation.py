@@ -10,7 +10,7 @@ import glob
 import json
 import os
 import tempfile
-from typing import Iterable, List, Optional
+from typing import Iterable, Iterator, List, Optional
 
 from rethinking import config as config_lib
 
@@ -111,19 +111,75 @@ def prepared_split_size(name: str, split: str, data_dir: Optional[str]) -> Optio
   try:
     with open(infos[-1]) as f:
       splits = json.load(f).get("splits", [])
-    for s in splits:
-      if s.get("name") == split:
-        return sum(int(n) for n in s.get("shardLengths", []))
+    for entry in splits:
+      if entry.get("name") == split:
+        return sum(int(n) for n in entry.get("shardLengths", []))
   except (OSError, ValueError):
     return None
   return None
 
 
 def _first(checks: Iterable[Optional[Invalid]]) -> Optional[Invalid]:
-  for c in checks:
-    if c is not None:
-      return c
+  for check in checks:
+    if check is not None:
+      return check
   return None
+
+
+def _bad(cond, flag, value, allowed) -> Optional[Invalid]:
+  return Invalid(flag, value, allowed) if cond else None
+
+
+def _corruption_checks(corruption: config_lib.CorruptionConfig, prob_given: bool,
+                       dataset: str) -> Iterator[Optional[Invalid]]:
+  kind = corruption.kind
+  yield _bad(kind not in config_lib.CORRUPTIONS, "corruption", kind,
+             f"must be one of {', '.join(config_lib.CORRUPTIONS)}")
+  yield _bad(not 0.0 <= corruption.prob <= 1.0, "corrupt_prob", corruption.prob,
+             "must be in [0, 1]")
+  yield _bad(prob_given and kind not in config_lib.CORRUPTIONS_WITH_PROB, "corrupt_prob",
+             corruption.prob,
+             f"only --corruption=labels takes a probability, not --corruption={kind}")
+  yield _bad(kind == "labels" and not prob_given, "corrupt_prob", "(unset)",
+             "--corruption=labels needs --corrupt_prob in [0, 1]")
+  yield _bad(dataset == "imagenet2012" and kind in config_lib.PIXEL_CORRUPTIONS,
+             "corruption", kind, "ImageNet (Table 2) takes label corruptions only: "
+             f"{', '.join(config_lib.LABEL_CORRUPTIONS)}")
+  yield _bad(corruption.pixel_unit not in config_lib.PIXEL_UNITS, "pixel_unit",
+             corruption.pixel_unit, f"must be one of {', '.join(config_lib.PIXEL_UNITS)}")
+
+
+def _schedule_checks(train: config_lib.TrainConfig,
+                     model: config_lib.ModelConfig) -> Iterator[Optional[Invalid]]:
+  """The optimiser, its regularizers and the evaluation schedule."""
+  yield _bad(train.batch_size <= 0, "batch_size", train.batch_size,
+             "must be a positive integer")
+  yield _bad(train.epochs <= 0, "epochs", train.epochs, "must be a positive integer")
+  yield _bad(train.max_steps < 0, "max_steps", train.max_steps, "must be >= 0 (0 = no limit)")
+  yield _bad(not (train.learning_rate > 0 and train.learning_rate < float("inf")),
+             "learning_rate", train.learning_rate, "must be a positive number")
+  yield _bad(not 0.0 < train.lr_decay <= 1.0, "lr_decay", train.lr_decay, "must be in (0, 1]")
+  yield _bad(not 0.0 <= train.momentum < 1.0, "momentum", train.momentum, "must be in [0, 1)")
+  yield _bad(model.weight_decay < 0, "weight_decay", model.weight_decay, "must be >= 0")
+  yield _bad(not 0.0 <= model.dropout < 1.0, "dropout", model.dropout, "must be in [0, 1)")
+  yield _bad(train.eval_every <= 0, "eval_every", train.eval_every,
+             "must be a positive integer")
+  yield _bad(train.test_every < 0, "test_every", train.test_every,
+             "must be >= 0 (0 = at the end only)")
+  yield _bad(train.steps_per_call < 0, "steps_per_call", train.steps_per_call, "must be >= 0")
+  yield _bad(not 0.0 <= train.skip_train_eval_below <= 1.0, "skip_train_eval_below",
+             train.skip_train_eval_below, "must be in [0, 1] (0 = never skip)")
+  yield _bad(train.eval_batch_size < 0, "eval_batch_size", train.eval_batch_size,
+             "must be >= 0 (0: the device rule)")
+
+
+def _train_size_checks(data: config_lib.DataConfig, batch_size: int,
+                       split_size: Optional[int]) -> Iterator[Optional[Invalid]]:
+  yield _bad(data.train_size < 0, "train_size", data.train_size, "must be >= 0 (0 = all)")
+  yield _bad(split_size is not None and data.train_size > split_size, "train_size",
+             data.train_size, f"the {data.name} training split has only {split_size} examples")
+  yield _bad(0 < data.train_size < batch_size, "train_size", data.train_size,
+             f"must be at least --batch_size={batch_size}")
 
 
 def check_run_config(cfg: config_lib.RunConfig, corrupt_prob_given: bool,
@@ -135,65 +191,31 @@ def check_run_config(cfg: config_lib.RunConfig, corrupt_prob_given: bool,
   split_size: the training split's size when known (checked against train_size);
   cpu_devices: logical CPU devices the app will split the host into (--cpu_devices).
   """
-  d, c, m, t = cfg.data, cfg.corruption, cfg.model, cfg.train
+  data, model, train = cfg.data, cfg.model, cfg.train
   if model_names is None:
     model_names = list(config_lib.MODEL_NAMES)
 
-  def bad(cond, flag, value, allowed):
-    return Invalid(flag, value, allowed) if cond else None
-
   def checks():
-    yield bad(d.name not in config_lib.DATASETS, "dataset", d.name,
-              f"must be one of {', '.join(config_lib.DATASETS)}")
-    yield bad(m.name not in model_names, "model", m.name,
-              f"must be one of {', '.join(model_names)}")
-    yield bad(c.kind not in config_lib.CORRUPTIONS, "corruption", c.kind,
-              f"must be one of {', '.join(config_lib.CORRUPTIONS)}")
-    yield bad(not 0.0 <= c.prob <= 1.0, "corrupt_prob", c.prob, "must be in [0, 1]")
-    yield bad(corrupt_prob_given and c.kind not in config_lib.CORRUPTIONS_WITH_PROB,
-              "corrupt_prob", c.prob,
-              f"only --corruption=labels takes a probability, not --corruption={c.kind}")
-    yield bad(c.kind == "labels" and not corrupt_prob_given, "corrupt_prob", "(unset)",
-              "--corruption=labels needs --corrupt_prob in [0, 1]")
-    yield bad(d.name == "imagenet2012" and c.kind in ("shuffled_pixels", "random_pixels",
-                                                      "gaussian"), "corruption", c.kind,
-              "ImageNet (Table 2) takes label corruptions only: true, labels, random_labels")
-    yield bad(c.pixel_unit not in config_lib.PIXEL_UNITS, "pixel_unit", c.pixel_unit,
-              f"must be one of {', '.join(config_lib.PIXEL_UNITS)}")
-    yield bad(t.batch_size <= 0, "batch_size", t.batch_size, "must be a positive integer")
-    yield bad(t.epochs <= 0, "epochs", t.epochs, "must be a positive integer")
-    yield bad(t.max_steps < 0, "max_steps", t.max_steps, "must be >= 0 (0 = no limit)")
-    yield bad(not (t.learning_rate > 0 and t.learning_rate < float("inf")), "learning_rate",
-              t.learning_rate, "must be a positive number")
-    yield bad(not 0.0 < t.lr_decay <= 1.0, "lr_decay", t.lr_decay, "must be in (0, 1]")
-    yield bad(not 0.0 <= t.momentum < 1.0, "momentum", t.momentum, "must be in [0, 1)")
-    yield bad(m.weight_decay < 0, "weight_decay", m.weight_decay, "must be >= 0")
-    yield bad(not 0.0 <= m.dropout < 1.0, "dropout", m.dropout, "must be in [0, 1)")
-    yield bad(t.eval_every <= 0, "eval_every", t.eval_every, "must be a positive integer")
-    yield bad(t.test_every < 0, "test_every", t.test_every, "must be >= 0 (0 = at the end only)")
-    yield bad(t.steps_per_call < 0, "steps_per_call", t.steps_per_call, "must be >= 0")
-    yield bad(not 0.0 <= t.skip_train_eval_below <= 1.0, "skip_train_eval_below",
-              t.skip_train_eval_below, "must be in [0, 1] (0 = never skip)")
-    yield bad(t.eval_batch_size < 0, "eval_batch_size", t.eval_batch_size,
-              "must be >= 0 (0: the device rule)")
-    yield bad(d.train_size < 0, "train_size", d.train_size, "must be >= 0 (0 = all)")
-    yield bad(split_size is not None and d.train_size > split_size, "train_size",
-              d.train_size, f"the {d.name} training split has only {split_size} examples")
-    yield bad(0 < d.train_size < t.batch_size, "train_size", d.train_size,
-              f"must be at least --batch_size={t.batch_size}")
-    yield bad(t.precision not in config_lib.PRECISIONS, "precision", t.precision,
-              f"must be one of {', '.join(config_lib.PRECISIONS)}")
-    if d.name in IMAGE_SHAPES and m.name in model_names:
-      shape = IMAGE_SHAPES[d.name]
-      yield bad((m.name in IMAGENET_MODELS) != (d.name == "imagenet2012"), "model", m.name,
-                f"cannot take {d.name} images {shape}: ImageNet needs "
-                f"{'/'.join(IMAGENET_MODELS)}, the CIFAR-10/MNIST models take 28x28 inputs")
-    yield bad(d.data_dir is not None and d.data_dir != "" and not os.path.isdir(
-        os.path.expanduser(d.data_dir)), "data_dir", d.data_dir, "no such directory")
-    yield bad(not writable_location(cfg.logdir), "logdir", cfg.logdir,
-              "is not writable (or cannot be created) by this user")
-    why = check_strategy(t.strategy)
-    yield bad(why is not None, "strategy", t.strategy, why or "")
-    yield check_replicas(t.batch_size, t.strategy, cpu_devices)
+    yield _bad(data.name not in config_lib.DATASETS, "dataset", data.name,
+               f"must be one of {', '.join(config_lib.DATASETS)}")
+    yield _bad(model.name not in model_names, "model", model.name,
+               f"must be one of {', '.join(model_names)}")
+    yield from _corruption_checks(cfg.corruption, corrupt_prob_given, data.name)
+    yield from _schedule_checks(train, model)
+    yield from _train_size_checks(data, train.batch_size, split_size)
+    yield _bad(train.precision not in config_lib.PRECISIONS, "precision", train.precision,
+               f"must be one of {', '.join(config_lib.PRECISIONS)}")
+    if data.name in IMAGE_SHAPES and model.name in model_names:
+      yield _bad((model.name in IMAGENET_MODELS) != (data.name == "imagenet2012"), "model",
+                 model.name, f"cannot take {data.name} images {IMAGE_SHAPES[data.name]}: "
+                 f"ImageNet needs {'/'.join(IMAGENET_MODELS)}, the CIFAR-10/MNIST models take "
+                 "28x28 inputs")
+    yield _bad(data.data_dir is not None and data.data_dir != "" and not os.path.isdir(
+        os.path.expanduser(data.data_dir)), "data_dir", data.data_dir, "no such directory")
+    yield _bad(not writable_location(cfg.logdir), "logdir", cfg.logdir,
+               "is not writable (or cannot be created) by this user")
+    why = check_strategy(train.strategy)
+    yield _bad(why is not None, "strategy", train.strategy, why or "")
+    yield check_replicas(train.batch_size, train.strategy, cpu_devices)
 
   return _first(checks())

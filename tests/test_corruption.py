@@ -7,6 +7,8 @@ import numpy as np
 import pytest
 from scipy import stats
 
+from rethinking import config as config_lib
+from rethinking import rundir
 from rethinking.data import corruption
 
 KINDS = corruption.KINDS
@@ -133,11 +135,31 @@ def test_test_labels_never_change(kind, small_images):
   assert changed == 0.0
 
 
-@pytest.mark.parametrize("kind", ["shuffled_pixels", "random_pixels", "gaussian"])
-def test_pixel_corruptions_keep_the_labels(kind, small_images):
-  _, out_labels, changed = _corrupt(kind, *small_images)
-  np.testing.assert_array_equal(out_labels, small_images[1])
+@pytest.mark.parametrize("kind", config_lib.PIXEL_CORRUPTIONS)
+def test_pixel_corruptions_keep_the_labels_and_change_the_images(kind, small_images):
+  images, labels, keys = small_images
+  out_images, out_labels, changed = _corrupt(kind, images, labels, keys)
+  np.testing.assert_array_equal(out_labels, labels)
   assert changed == 0.0
+  assert not np.allclose(out_images, images / 255.0)
+
+
+@pytest.mark.parametrize("kind", config_lib.LABEL_CORRUPTIONS)
+def test_label_corruptions_keep_the_images(kind, small_images):
+  images, labels, keys = small_images
+  out_images, _, _ = _corrupt(kind, images, labels, keys)
+  np.testing.assert_allclose(out_images, images / 255.0, atol=1e-7)
+
+
+@pytest.mark.parametrize("kind,prob,expected", [
+    ("true", 0.5, 0.0), ("labels", 0.3, 0.3), ("random_labels", 0.0, 1.0),
+    *[(kind, 0.5, 0.0) for kind in config_lib.PIXEL_CORRUPTIONS]])
+def test_the_one_label_probability_rule_is_what_configs_and_run_directories_record(
+    kind, prob, expected):
+  assert config_lib.label_probability(kind, prob) == expected
+  assert config_lib.CorruptionConfig(kind=kind, prob=prob).label_prob == expected
+  recorded = {"corruption": {"kind": kind, "prob": prob}}
+  assert rundir.normalized_config(recorded)["corruption"]["prob"] == expected
 
 
 def _position_images(n, h=8, w=8):

@@ -459,19 +459,9 @@ def test_inception_without_batch_norm_keeps_the_signal_scale_through_its_depth()
 # slower than it should fails. The decay (the paper's is 0.95 per epoch of 50,000 images) lets
 # the weights settle so that the inference pass agrees with them.
 #
-# Inception without batch norm is left out: with SGD it memorizes random labels far too slowly for
-# this suite (measured on this 2-core CPU, seed 0, 256 images, momentum 0.9, ~6 s an epoch):
-# Gaussian images, lr 0.01, batch 16, 100 epochs (1,600 steps, 638 s): 19.5% training accuracy,
-# loss 2.25; the first 256 real CIFAR-10 images with random labels, same setting: 20% at epoch 23;
-# on smooth random images (7x7 noise upsampled): lr 0.01 26% at epoch 22, lr 0.002 14% at epoch
-# 20, lr 0.05-0.1 (with or without a 64-step warm-up) the features collapse in the first steps and
-# accuracy stays at the label marginal (12.5%), a data-dependent init (biases centring every
-# convolution, optionally scaled to unit variance) 29-35% at epoch 15; Adam 1e-4 / 3e-4 on
-# Gaussian images: 32% / 14% at epoch 15. A zero-initialized classifier does not prevent the
-# collapse. Its pooled features are nearly parallel across images (cosine similarity 0.94-0.998 at
-# initialization, depending on the images' smoothness), which batch norm's per-channel rescaling
-# undoes and nothing else in this network does. Its structure, count and signal scale are tested
-# above; it shares every other line of code with the batch-norm model, which is fitted here.
+# Inception without batch norm is left out: SGD memorizes random labels with it far too slowly for
+# this suite (the probes: docs/measurements/nobn_random_labels/README.md); its structure, count
+# and signal scale are tested above, and it shares every other line with the batch-norm model.
 FIT_SETTINGS = {
     "inception_small": (0.1, 32, 0.8, 14),
     "alexnet_small": (0.005, 8, 0.95, 36),

@@ -1,4 +1,5 @@
-"""The trainer on mock CIFAR-10: run directory contents, fingerprints, exact resume, flagfiles."""
+"""The trainer on mock CIFAR-10: run directory contents, fingerprints, exact resume (the
+flagfiles: test_flagfiles.py)."""
 import glob
 import json
 import os
@@ -11,7 +12,6 @@ import tensorflow_datasets as tfds
 from rethinking import config as config_lib
 from rethinking.training import trainer
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RESULT_KEYS = ("config", "final", "steps_to_fit", "epochs_to_fit", "corruption", "data",
                "device", "precision", "wall_seconds", "examples_per_second", "versions",
                "status")
@@ -165,40 +165,6 @@ def test_the_optimizer_applies_a_learning_rate_decayed_once_per_epoch(tmp_path):
     np.testing.assert_allclose(applied[step], rate, rtol=1e-6, err_msg=f"step {step}")
   rates = [h["learning_rate"] for h in results["history"]]  # the rate of each epoch's steps
   np.testing.assert_allclose(rates, [0.01, 0.01 * 0.95, 0.01 * 0.95 ** 2], rtol=1e-6)
-
-
-def _flagfiles():
-  return sorted(glob.glob(os.path.join(ROOT, "flags", "**", "*.flags"), recursive=True))
-
-
-def test_there_is_a_flagfile_for_every_paper_setting():
-  names = {os.path.relpath(f, os.path.join(ROOT, "flags"))[:-6] for f in _flagfiles()}
-  counts = {group: len([n for n in names if n.startswith(group + "/")])
-            for group in ("table1", "table2", "fig1a", "fig1a_mlp", "fig1bc", "fig2b",
-                          "appendix")}
-  # appendix: the paper's regularized random-label cells we can run (flip + rotation is not
-  # offered); fig1a_mlp: Figure 1a's five conditions with the MLP.
-  assert counts == {"table1": 19, "table2": 7, "fig1a": 5, "fig1a_mlp": 5, "fig1bc": 18,
-                    "fig2b": 2, "appendix": 5}
-  assert {n.split("/")[0] for n in names} == set(counts)
-
-
-@pytest.mark.parametrize("path", _flagfiles(), ids=lambda p: os.path.relpath(p, ROOT))
-def test_every_flagfile_parses_and_names_a_known_model_and_dataset(path, tmp_path):
-  from absl import flags
-  from experiments import train  # defines the flags
-  from rethinking import validation
-  flags.FLAGS.unparse_flags()
-  flags.FLAGS(["train.py", f"--flagfile={path}", f"--logdir={tmp_path}"])
-  try:
-    cfg, prob_given = train.build_config()
-    assert validation.check_run_config(cfg, prob_given) is None
-    for line in open(path):
-      if line.startswith("--") and "=" in line:  # only what differs from the defaults
-        name, value = line.strip()[2:].split("=", 1)
-        assert str(flags.FLAGS[name].default) != value, line
-  finally:
-    flags.FLAGS.unparse_flags()
 
 
 def test_a_completed_run_is_extended_when_only_the_epochs_grow(tmp_path):

@@ -1,9 +1,10 @@
 """ImageNet (Table 2): a streamed tf.data pipeline with per-example fixed label corruption.
 
 ImageNet does not fit in memory, so it streams from tfds (`imagenet2012`, manual download dir).
-Each example's key is a 63-bit hash of its tfds id; its corrupted label is a pure function of
-(seed, key) drawn with a per-element stateless seed, so it is the same in every epoch, process
-and shuffle order. Pixel corruptions are not part of Table 2 and are not offered here.
+Each example's key is a 63-bit hash of its tfds id; its label is corrupted by CIFAR's function
+(rethinking.data.corruption.corrupt_labels, keyed by the corruption seed and the key), so it is
+the same in every epoch, process and shuffle order. Pixel corruptions are not part of Table 2 and
+are not offered here.
 
 Preprocessing follows the TensorFlow Inception V3 setup: pixels to [-1, 1]; evaluation resizes the
 central 87.5% to 299x299; augmentation takes a random crop covering 8-100% of the image (aspect
@@ -17,26 +18,17 @@ from typing import Optional
 import tensorflow as tf
 
 from rethinking import config as config_lib
+from rethinking.data import corruption as corruption_lib
 from rethinking.data import datasets
 
 NUM_CLASSES = 1000
 IMAGE_SIZE = 299
 TRAIN_EXAMPLES = 1_281_167
 VALIDATION_EXAMPLES = 50_000
-LABEL_CORRUPTIONS = config_lib.LABEL_CORRUPTIONS
 # Evaluation of "training accuracy" uses this many training examples (in stored order): the
 # whole 1.28M-image set would cost more than an epoch of training.
 TRAIN_EVAL_EXAMPLES = 50_000
-_LABEL_STREAM, _AUGMENT_STREAM = 11, 12
-
-
-def corrupt_label(label: tf.Tensor, key: tf.Tensor, seed: int, prob: float,
-                  num_classes: int = NUM_CLASSES) -> tf.Tensor:
-  """With probability prob, a uniformly drawn class instead of `label`; fixed per (seed, key)."""
-  base = tf.constant([seed, _LABEL_STREAM], tf.int64)
-  u = tf.random.stateless_uniform([2], tf.random.experimental.stateless_fold_in(base, key))
-  drawn = tf.minimum(tf.cast(u[1] * num_classes, tf.int32), num_classes - 1)
-  return tf.where(u[0] < prob, drawn, tf.cast(label, tf.int32))
+_AUGMENT_STREAM = 12
 
 
 def _to_unit(image):
@@ -69,7 +61,8 @@ class StreamedData:
   data_dir: Optional[str]
   corruption: str
   prob: float
-  seed: int
+  seed: int  # order and augmentation (TrainConfig.seed)
+  corruption_seed: int  # label corruption (CorruptionConfig.seed), as for CIFAR-10
   image_size: int = IMAGE_SIZE
   train_size: int = 0  # 0 = the whole training split
   manual_dir: Optional[str] = None
@@ -90,17 +83,27 @@ class StreamedData:
     return datasets.load_streamed("imagenet2012", split, self.data_dir, self.manual_dir,
                                   shuffle_files=shuffle_files, download=self.download)
 
+  def _labelled(self, split: str):
+    """A map over batches (images, labels, keys) -> (images, labels): training labels
+    corrupted by CIFAR's function, whole batches at once (it draws per chunk of keys)."""
+    prob = config_lib.label_probability(self.corruption, self.prob) if split == "train" else 0.0
+    seed = self.corruption_seed
+
+    def labelled(images, labels, keys):
+      if prob > 0:
+        labels = corruption_lib.corrupt_labels(labels, keys, seed, prob, NUM_CLASSES, "train")
+      return images, tf.cast(labels, tf.int32)
+    return labelled
+
   def train(self, batch_size: int, epoch: int, augment: bool) -> tf.data.Dataset:
     """One epoch of (images, corrupted labels), shuffled with a seed per epoch."""
     ds = self._split("train", shuffle_files=False)
     if self.train_size:
       ds = ds.take(self.train_size)
     ds = ds.shuffle(10_000, seed=self.seed * 100_003 + epoch, reshuffle_each_iteration=False)
-    prob = config_lib.label_probability(self.corruption, self.prob)
     seed, size = self.seed, self.image_size
 
     def prepare(example):
-      label = corrupt_label(example["label"], example["key"], seed, prob)
       if augment:
         s = tf.random.experimental.stateless_fold_in(
             tf.constant([seed, _AUGMENT_STREAM], tf.int64), example["key"])
@@ -108,22 +111,19 @@ class StreamedData:
                                  tf.random.experimental.stateless_fold_in(s, epoch), size)
       else:
         image = preprocess_eval(example["image"], size)
-      return image, label
+      return image, example["label"], example["key"]
 
     return (ds.map(prepare, num_parallel_calls=tf.data.AUTOTUNE)
-            .batch(batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE))
+            .batch(batch_size, drop_remainder=True).map(self._labelled("train"))
+            .prefetch(tf.data.AUTOTUNE))
 
   def evaluation(self, split: str, batch_size: int) -> tf.data.Dataset:
     """(images, labels) without augmentation: the first TRAIN_EVAL_EXAMPLES training examples
     with their corrupted labels, or the whole validation split with its clean labels."""
     ds = self._split("train" if split == "train" else "validation", shuffle_files=False)
-    prob = config_lib.label_probability(self.corruption, self.prob)
     if split == "train":
       ds = ds.take(min(self.train_size or TRAIN_EVAL_EXAMPLES, TRAIN_EVAL_EXAMPLES))
-    else:
-      prob = 0.0  # test labels stay clean
-    seed, size = self.seed, self.image_size
-    return (ds.map(lambda e: (preprocess_eval(e["image"], size),
-                              corrupt_label(e["label"], e["key"], seed, prob)),
+    size = self.image_size
+    return (ds.map(lambda e: (preprocess_eval(e["image"], size), e["label"], e["key"]),
                    num_parallel_calls=tf.data.AUTOTUNE)
-            .batch(batch_size).prefetch(tf.data.AUTOTUNE))
+            .batch(batch_size).map(self._labelled(split)).prefetch(tf.data.AUTOTUNE))

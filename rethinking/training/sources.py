@@ -94,7 +94,8 @@ class StreamedSource:
                strategy: tf.distribute.Strategy):
     self.stream = imagenet.StreamedData(
         data_dir=data.data_dir, corruption=corruption.kind, prob=corruption.prob, seed=seed,
-        image_size=image_size, train_size=data.train_size, download=data.download)
+        corruption_seed=corruption.seed, image_size=image_size, train_size=data.train_size,
+        download=data.download)
     self.stream.check_available()
     self.batch_size, self.augment, self.strategy = batch_size, augment, strategy
     size = data.train_size or imagenet.TRAIN_EXAMPLES
@@ -108,7 +109,10 @@ class StreamedSource:
     self.summary = DataSummary(
         name="imagenet2012", train_size=size, test_size=imagenet.VALIDATION_EXAMPLES,
         fingerprint=ident, corruption_fingerprint=rundir.json_fingerprint(
-            {"data": ident, "corruption": dataclasses.asdict(corruption)}),
+            # "labels": the draw is CIFAR's corrupt_labels, not the old imagenet.corrupt_label
+            # copy, so a checkpoint trained on those labels refuses to resume.
+            {"data": ident, "corruption": dataclasses.asdict(corruption),
+             "labels": "corruption.corrupt_labels"}),
         fraction_labels_changed=None,
         train_evaluated=min(size, imagenet.TRAIN_EVAL_EXAMPLES))
     self._iterator, self._next_start = None, None

@@ -1,0 +1,111 @@
+"""The flagfiles under flags/: one per paper setting, each naming its model and corruption (the
+campaign resumes runs from them; a meaning that hung on train.py's defaults could change under
+it), and agreeing with the runs committed under docs/measurements. No TensorFlow: train.py's
+flags are parsed and its config checked before it would load."""
+import glob
+import json
+import os
+
+import pytest
+from absl import flags
+
+from experiments import train  # defines train.py's flags
+from rethinking import rundir
+from rethinking import sweep
+from rethinking import validation
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+FLAGFILES = sorted(glob.glob(os.path.join(ROOT, "flags", "*", "*.flags")))
+MEASUREMENTS = os.path.join(ROOT, "docs", "measurements")
+# Flags every flagfile names, so that train.py's defaults never decide what a setting trains.
+NAMED = ("model", "corruption")
+
+
+def _named(path):
+  """The flag names a flagfile sets."""
+  return [line.strip()[2:].split("=", 1)[0] for line in open(path) if line.startswith("--")]
+
+
+def _build(path, logdir, defaults=None):
+  """(RunConfig, prob_given) as train.py builds it from the flagfile, with `defaults` (flag
+  name -> value) in place of train.py's own while it parses."""
+  holders = {name: flags.FLAGS[name] for name in defaults or {}}
+  saved = {name: holder.default for name, holder in holders.items()}
+  try:
+    for name, value in (defaults or {}).items():
+      flags.FLAGS.set_default(name, value)
+    flags.FLAGS.unparse_flags()
+    flags.FLAGS(["train.py", f"--flagfile={path}", f"--logdir={logdir}"])
+    return train.build_config()
+  finally:
+    for name, value in saved.items():
+      flags.FLAGS.set_default(name, value)
+    flags.FLAGS.unparse_flags()
+
+
+def _without_defaults(path, logdir):
+  # A placeholder, not None: train.py's flag holders refuse to read None.
+  return _build(path, logdir, defaults={name: "(no default)" for name in NAMED})
+
+
+def _rel(path):
+  return os.path.relpath(path, ROOT)
+
+
+def test_there_is_a_flagfile_for_every_paper_setting():
+  names = {_rel(f)[len("flags/"):-len(".flags")] for f in FLAGFILES}
+  counts = {group: len([n for n in names if n.startswith(group + "/")])
+            for group in rundir.GROUPS}
+  # appendix: the paper's regularized random-label cells we can run (flip + rotation is not
+  # offered); fig1a_mlp: Figure 1a's five conditions with the MLP.
+  assert counts == {"table1": 19, "table2": 7, "fig1a": 5, "fig1a_mlp": 5, "fig1bc": 18,
+                    "fig2b": 2, "appendix": 5}
+  assert {n.split("/")[0] for n in names} == set(counts)
+
+
+@pytest.mark.parametrize("path", FLAGFILES, ids=_rel)
+def test_every_flagfile_names_its_model_and_corruption(path, tmp_path):
+  named = _named(path)
+  assert all(named.count(name) == 1 for name in NAMED), named
+  # Were a default still deciding the model or corruption, dropping it would change the config.
+  assert _build(path, tmp_path) == _without_defaults(path, tmp_path)
+
+
+def test_a_flagfile_that_leaves_the_model_to_the_default_is_caught(tmp_path):
+  path = tmp_path / "mlp.flags"
+  path.write_text("--corruption=true\n")
+  assert _build(path, tmp_path) != _without_defaults(path, tmp_path)
+
+
+@pytest.mark.parametrize("path", FLAGFILES, ids=_rel)
+def test_every_flagfile_builds_a_valid_config_and_repeats_no_other_default(path, tmp_path):
+  cfg, prob_given = _build(path, tmp_path)
+  assert validation.check_run_config(cfg, prob_given) is None
+  for line in open(path):
+    if line.startswith("--") and "=" in line:
+      name, value = line.strip()[2:].split("=", 1)
+      if name not in NAMED:  # the others say only what differs from train.py's defaults
+        assert str(flags.FLAGS[name].default) != value, line
+
+
+def _committed_runs():
+  """(flagfile, results.json path, its config) for each committed run whose recorded run name
+  is a flagfile's sweep run name (a --train_size or seed-1 rerun keeps that name)."""
+  by_run_name = {sweep.setting_for(p).run_name: p for p in FLAGFILES}
+  out = []
+  for results in sorted(glob.glob(os.path.join(MEASUREMENTS, "**", rundir.RESULTS),
+                                  recursive=True)):
+    with open(results) as f:
+      config = json.load(f)["config"]
+    if config.get("run_name") in by_run_name:
+      out.append((by_run_name[config["run_name"]], results, config))
+  return out
+
+
+def test_committed_runs_recorded_their_flagfile_model_and_corruption_kind(tmp_path):
+  runs = _committed_runs()
+  assert len(runs) >= 30  # the fig1bc, fig1a_mlp, appendix and table1 runs: not a vacuous pass
+  for path, results, config in runs:
+    cfg, _ = _build(path, tmp_path)
+    recorded = (config["model"]["name"], config["corruption"]["kind"])
+    assert (cfg.model.name, cfg.corruption.kind) == recorded, (_rel(path), _rel(results))
