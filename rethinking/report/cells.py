@@ -13,11 +13,12 @@ import dataclasses
 import math
 from typing import List, Optional, Union
 
+from rethinking import config as config_lib
 from rethinking import defaults
 from rethinking import paper
 from rethinking import rundir
 
-PIXEL_CONDITIONS = ("shuffled_pixels", "random_pixels", "gaussian")
+PIXEL_CONDITIONS = config_lib.PIXEL_CORRUPTIONS
 # Figure 1a's five data conditions, in the paper's legend order.
 FIG1A_CONDITIONS = ("true_labels", "random_labels", "shuffled_pixels", "random_pixels",
                     "gaussian")
@@ -66,7 +67,7 @@ def label_prob(config: dict) -> Optional[float]:
   kind = corruption.get("kind", "true")
   if kind in PIXEL_CONDITIONS:
     return None
-  return 0.0 if kind == "true" else float(corruption.get("prob", 0.0))
+  return config_lib.label_probability(kind, corruption.get("prob", 0.0))
 
 
 def condition(config: dict) -> str:
