@@ -20,13 +20,14 @@ from absl import logging
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from experiments import cli  # noqa: E402  pylint: disable=wrong-import-position
 from rethinking import config as config_lib  # noqa: E402
+from rethinking import defaults  # noqa: E402
 from rethinking import validation  # noqa: E402
 
-_DATASET = flags.DEFINE_enum("dataset", "cifar10", config_lib.DATASETS, "Dataset (tfds name).")
+_DATASET = flags.DEFINE_enum("dataset", defaults.DATASET, config_lib.DATASETS, "Dataset (tfds name).")
 _DATA_DIR = flags.DEFINE_string("data_dir", None, "tfds data dir (default: $TFDS_DATA_DIR).")
-_MODEL = flags.DEFINE_string("model", "mlp_1x512",
+_MODEL = flags.DEFINE_string("model", defaults.MODEL,
                              f"One of {', '.join(config_lib.MODEL_NAMES)}.")
-_CORRUPTION = flags.DEFINE_string("corruption", "random_labels",
+_CORRUPTION = flags.DEFINE_string("corruption", defaults.CORRUPTION,
                                   f"One of {config_lib.CORRUPTIONS}.")
 _CORRUPT_PROB = flags.DEFINE_float("corrupt_prob", None,
                                    "Label corruption probability (--corruption=labels only).")
@@ -36,19 +37,21 @@ _PIXEL_UNIT = flags.DEFINE_enum(
 _SEED = flags.DEFINE_integer("seed", 0, "Seed of corruption, initialisation, order, augmentation.")
 _TRAIN_SIZE = flags.DEFINE_integer("train_size", 0, "Use the first N training examples; 0 = all.",
                                    lower_bound=0)
-_EPOCHS = flags.DEFINE_integer("epochs", None, "Epochs (default: 100 for every model).",
+_EPOCHS = flags.DEFINE_integer("epochs", None, "Epochs (default: the model's, "
+                               f"rethinking/defaults.py: {defaults.describe('epochs')}).",
                                lower_bound=1)
 _MAX_STEPS = flags.DEFINE_integer("max_steps", 0, "Stop after this many steps; 0 = no limit.",
                                   lower_bound=0)
 _BATCH_SIZE = flags.DEFINE_integer(
-    "batch_size", None, "Batch size (default: 64 for the MLPs, 128 for the conv nets; see "
-    "rethinking/defaults.py).", lower_bound=1)
+    "batch_size", None, "Batch size (default: the model's, rethinking/defaults.py: "
+    f"{defaults.describe('batch_size')}).", lower_bound=1)
 _LEARNING_RATE = flags.DEFINE_float(
-    "learning_rate", None, "Initial learning rate (default: 0.1 inception_small, 0.01 "
-    "inception_small_nobn (it diverges at 0.1), alexnet_small and the MLPs, 0.045 "
-    "inception_v3).")
-_LR_DECAY = flags.DEFINE_float("lr_decay", None, "Learning-rate factor per epoch (default 0.95).")
-_MOMENTUM = flags.DEFINE_float("momentum", None, "SGD momentum (default 0.9).")
+    "learning_rate", None, "Initial learning rate (default: the model's, rethinking/defaults.py: "
+    f"{defaults.describe('learning_rate')}).")
+_LR_DECAY = flags.DEFINE_float("lr_decay", None, "Learning-rate factor per epoch (default: "
+                               f"{defaults.describe('lr_decay')}).")
+_MOMENTUM = flags.DEFINE_float("momentum", None, "SGD momentum (default: "
+                               f"{defaults.describe('momentum')}).")
 _WEIGHT_DECAY = flags.DEFINE_float("weight_decay", 0.0, "L2 penalty on the kernels, in the loss.",
                                    lower_bound=0.0)
 _AUGMENT = flags.DEFINE_bool("augment", False, "Random 28x28 crops (Table 1 'random crop').")
@@ -92,10 +95,8 @@ _VERBOSE = flags.DEFINE_bool(
 
 
 def build_config() -> tuple[config_lib.RunConfig, bool]:
-  """RunConfig from the flags, with the model's paper defaults for unset optimiser flags."""
-  from rethinking import defaults  # pylint: disable=import-outside-toplevel
-  d = defaults.defaults_for(_MODEL.value)
-  pick = lambda flag, key: flag.value if flag.value is not None else d[key]  # noqa: E731
+  """RunConfig from the flags; unset schedule flags stay None and RunConfig fills them with
+  the model's schedule (rethinking/defaults.py, the one source of defaults)."""
   prob_given = _CORRUPT_PROB.value is not None
   cfg = config_lib.RunConfig(
       data=config_lib.DataConfig(name=_DATASET.value, data_dir=_DATA_DIR.value,
@@ -106,10 +107,9 @@ def build_config() -> tuple[config_lib.RunConfig, bool]:
       model=config_lib.ModelConfig(name=_MODEL.value, weight_decay=_WEIGHT_DECAY.value,
                                    dropout=_DROPOUT.value),
       train=config_lib.TrainConfig(
-          epochs=pick(_EPOCHS, "epochs"), max_steps=_MAX_STEPS.value,
-          batch_size=pick(_BATCH_SIZE, "batch_size"),
-          learning_rate=pick(_LEARNING_RATE, "learning_rate"),
-          lr_decay=pick(_LR_DECAY, "lr_decay"), momentum=pick(_MOMENTUM, "momentum"),
+          epochs=_EPOCHS.value, max_steps=_MAX_STEPS.value, batch_size=_BATCH_SIZE.value,
+          learning_rate=_LEARNING_RATE.value, lr_decay=_LR_DECAY.value,
+          momentum=_MOMENTUM.value,
           augment=_AUGMENT.value, eval_every=_EVAL_EVERY.value, test_every=_TEST_EVERY.value,
           stop_when_fit=_STOP_WHEN_FIT.value,
           skip_train_eval_below=_SKIP_TRAIN_EVAL_BELOW.value, strategy=_STRATEGY.value,

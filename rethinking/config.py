@@ -7,7 +7,9 @@ paper is silent the choice is documented next to the field.
 from __future__ import annotations
 
 import dataclasses
-from typing import Optional
+from typing import Any, Dict, Optional
+
+from rethinking import defaults
 
 DATASETS = ("cifar10", "mnist", "imagenet2012")
 # The one list of each kind of corruption, TF-free so that flags and the report can read them:
@@ -37,7 +39,7 @@ def label_probability(kind: str, prob: float = 0.0) -> float:
 
 @dataclasses.dataclass(frozen=True)
 class DataConfig:
-  name: str = "cifar10"
+  name: str = defaults.DATASET
   data_dir: Optional[str] = None
   # Use the first N examples of the training split in stored order (0 = all).
   train_size: int = 0
@@ -47,7 +49,7 @@ class DataConfig:
 
 @dataclasses.dataclass(frozen=True)
 class CorruptionConfig:
-  kind: str = "true"
+  kind: str = defaults.CORRUPTION
   # Probability of replacing a label: given for "labels"; set to 1.0 for "random_labels" and 0
   # for the others (__post_init__), so that results.json records what was trained.
   prob: float = 0.0
@@ -68,19 +70,20 @@ class CorruptionConfig:
 
 @dataclasses.dataclass(frozen=True)
 class ModelConfig:
-  name: str = "mlp_1x512"
+  name: str = defaults.MODEL
   weight_decay: float = 0.0
   dropout: float = 0.0
 
 
 @dataclasses.dataclass(frozen=True)
 class TrainConfig:
-  epochs: int = 100
+  # The schedule: None = the model's (rethinking/defaults.py), filled in by RunConfig.
+  epochs: Optional[int] = None
   max_steps: int = 0  # 0 = no limit beyond epochs
-  batch_size: int = 128
-  learning_rate: float = 0.01
-  lr_decay: float = 0.95  # multiplicative, per epoch
-  momentum: float = 0.9
+  batch_size: Optional[int] = None
+  learning_rate: Optional[float] = None
+  lr_decay: Optional[float] = None  # multiplicative, per epoch
+  momentum: Optional[float] = None
   augment: bool = False  # random 28x28 crops
   eval_every: int = 1  # epochs
   # Test-set evaluation every this many epochs (at an evaluation); 0 = only at the end. The
@@ -108,6 +111,8 @@ class TrainConfig:
 
 @dataclasses.dataclass(frozen=True)
 class RunConfig:
+  """One run. RunConfig() is exactly `python experiments/train.py` with no flags; schedule
+  fields left unset take the model's values (defaults.defaults_for)."""
   data: DataConfig = DataConfig()
   corruption: CorruptionConfig = CorruptionConfig()
   model: ModelConfig = ModelConfig()
@@ -115,5 +120,27 @@ class RunConfig:
   logdir: str = "runs"
   run_name: str = ""
 
+  def __post_init__(self):
+    schedule = defaults.defaults_for(self.model.name)
+    unset = {k: schedule[k] for k in defaults.SCHEDULE_FIELDS if getattr(self.train, k) is None}
+    if unset:
+      object.__setattr__(self, "train", dataclasses.replace(self.train, **unset))
+
   def to_dict(self) -> dict:
     return dataclasses.asdict(self)
+
+  @classmethod
+  def from_dict(cls, config: Dict[str, Any]) -> "RunConfig":
+    """Any config a results.json or state.json recorded, typed: the one place that fills what
+    an older run did not record (fields added since take their defaults; the schedule its
+    model's) and upgrades old spellings (random labels recorded with p = 0 read as p = 1, by
+    CorruptionConfig). Fields this version does not know are dropped."""
+    config = config or {}
+    sections = {}
+    for name, section_cls in (("data", DataConfig), ("corruption", CorruptionConfig),
+                              ("model", ModelConfig), ("train", TrainConfig)):
+      given = config.get(name) or {}
+      known = {f.name for f in dataclasses.fields(section_cls)}
+      sections[name] = section_cls(**{k: v for k, v in given.items() if k in known})
+    top = {k: config[k] for k in ("logdir", "run_name") if config.get(k) is not None}
+    return cls(**sections, **top)

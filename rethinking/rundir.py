@@ -102,15 +102,9 @@ def normalized_config(config: dict) -> dict:
 
 def with_defaults(config: dict) -> dict:
   """A config dict with the fields it lacks (added to config.py after it was written) set to
-  their defaults, so a run started before a new field existed still resumes."""
-  defaults = config_lib.RunConfig().to_dict()
-  out = dict(config)
-  for key, value in defaults.items():
-    if isinstance(value, dict):
-      out[key] = {**value, **(config.get(key) or {})}
-    else:
-      out.setdefault(key, value)
-  return out
+  their defaults, so a run started before a new field existed still resumes: the round trip
+  through RunConfig.from_dict, the one place that fills and upgrades configs."""
+  return config_lib.RunConfig.from_dict(config).to_dict()
 
 
 def setting_differences(saved: dict, current: dict) -> List[str]:

@@ -109,3 +109,37 @@ def test_committed_runs_recorded_their_flagfile_model_and_corruption_kind(tmp_pa
     cfg, _ = _build(path, tmp_path)
     recorded = (config["model"]["name"], config["corruption"]["kind"])
     assert (cfg.model.name, cfg.corruption.kind) == recorded, (_rel(path), _rel(results))
+
+
+def test_runconfig_default_is_exactly_train_py_with_no_flags(tmp_path):
+  """RunConfig() and `python experiments/train.py` must be one run: the defaults have one home
+  (rethinking/defaults.py). They differed before (batch 128 and true labels vs MLP random labels
+  at batch 64)."""
+  flags.FLAGS.unparse_flags()
+  try:
+    flags.FLAGS(["train.py"])
+    built, prob_given = train.build_config()
+  finally:
+    flags.FLAGS.unparse_flags()
+  assert not prob_given
+  from rethinking import config as config_lib  # pylint: disable=import-outside-toplevel
+  assert built == config_lib.RunConfig()
+  assert (built.model.name, built.corruption.kind, built.train.batch_size) == (
+      "mlp_1x512", "random_labels", 64)
+
+
+def test_every_committed_config_reads_back_typed_and_unchanged():
+  """RunConfig.from_dict is the one reader of recorded configs: every committed results.json
+  round-trips (the random-label probability is the one field it may upgrade)."""
+  from rethinking import config as config_lib  # pylint: disable=import-outside-toplevel
+  paths = glob.glob(os.path.join(MEASUREMENTS, "**", "results.json"), recursive=True)
+  assert len(paths) > 40
+  for path in paths:
+    recorded = json.load(open(path))["config"]
+    back = config_lib.RunConfig.from_dict(recorded).to_dict()
+    for section in ("data", "corruption", "model", "train"):
+      for key, value in recorded[section].items():
+        if (section, key) != ("corruption", "prob"):
+          assert back[section][key] == value, (path, section, key)
+    assert back["corruption"]["prob"] == config_lib.label_probability(
+        recorded["corruption"]["kind"], recorded["corruption"]["prob"])
