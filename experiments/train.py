@@ -176,11 +176,11 @@ def main(argv):
   except distribution.PeerFailure as e:
     print(f"error: {e}", file=sys.stderr, flush=True)
     sys.exit(distribution.PEER_FAILURE_EXIT)
-  print(progress.summary(results, paper_line(results.config), cfg.logdir), flush=True)
+  print(progress.summary(results, paper_line(cfg), cfg.logdir), flush=True)
   sys.exit(exit_status(results))
 
 
-def paper_line(config: dict):
+def paper_line(config: config_lib.RunConfig):
   """The paper's numbers for the matching cell, or None (rethinking.report.cells)."""
   from rethinking.report import cells  # pylint: disable=import-outside-toplevel
   return cells.paper_numbers_line(config)

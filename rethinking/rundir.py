@@ -222,6 +222,30 @@ class RunLock:
 
 
 # ---- results.json -------------------------------------------------------------------------------
+@dataclasses.dataclass(frozen=True)
+class Evaluation:
+  """One entry of results.json's history: an evaluation at `step`. Accuracies are fractions over
+  the whole (corrupted, un-augmented) training set and the test set, in inference mode;
+  running_* average the training steps since the previous evaluation. A field an evaluation did
+  not measure is None (test_accuracy between --test_every evaluations)."""
+  step: int
+  epoch: Optional[float] = None
+  train_accuracy: Optional[float] = None
+  train_loss: Optional[float] = None
+  test_accuracy: Optional[float] = None
+  test_loss: Optional[float] = None
+  running_train_accuracy: Optional[float] = None
+  running_train_loss: Optional[float] = None
+  learning_rate: Optional[float] = None
+  extra: Dict[str, Any] = dataclasses.field(default_factory=dict)  # e.g. top-5 on ImageNet
+
+  @classmethod
+  def from_dict(cls, record: Dict[str, Any]) -> "Evaluation":
+    names = {f.name for f in dataclasses.fields(cls)} - {"extra"}
+    return cls(**{k: v for k, v in record.items() if k in names},
+               extra={k: v for k, v in record.items() if k not in names})
+
+
 @dataclasses.dataclass
 class Results:
   """results.json. `from_json` reads every version the trainer has written: fields it does not
@@ -292,6 +316,15 @@ class Results:
   @property
   def model(self) -> str:
     return (self.config.get("model") or {}).get("name", "?")
+
+  @property
+  def run_config(self) -> config_lib.RunConfig:
+    """The config, typed (RunConfig.from_dict fills and upgrades what older runs recorded)."""
+    return config_lib.RunConfig.from_dict(self.config)
+
+  @property
+  def evaluations(self) -> List[Evaluation]:
+    return [Evaluation.from_dict(h) for h in self.history or []]
 
   @property
   def epochs_run(self) -> Optional[float]:

@@ -13,7 +13,7 @@ import sys
 
 import pytest
 
-from rethinking import defaults
+from rethinking import config as config_lib
 from rethinking import paper
 from rethinking import report
 from rethinking.report import cells
@@ -29,45 +29,36 @@ PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 def config(model="mlp_1x512", kind="true", prob=0.0, train_size=0, seed=0, dataset="cifar10",
            weight_decay=0.0, dropout=0.0, augment=False, **train):
-  """A results.json config as experiments/train.py records it, at the model's defaults."""
-  schedule = defaults.defaults_for(model)
-  train_section = {"augment": augment, "batch_size": schedule["batch_size"],
-                   "deterministic": False, "epochs": schedule["epochs"], "eval_every": 1,
-                   "jit": False, "learning_rate": schedule["learning_rate"],
-                   "lr_decay": schedule["lr_decay"], "max_steps": 0,
-                   "momentum": schedule["momentum"], "precision": "float32", "seed": seed,
-                   "steps_per_call": 0, "stop_when_fit": False, "strategy": "default",
-                   "test_every": 1}
-  train_section.update(train)
-  return {"corruption": {"kind": kind, "pixel_unit": "pixel", "prob": prob, "seed": seed},
-          "data": {"data_dir": None, "download": True, "name": dataset,
-                   "train_size": train_size},
-          "logdir": "runs", "run_name": "",
-          "model": {"dropout": dropout, "name": model, "weight_decay": weight_decay},
-          "train": train_section}
+  """A run's typed config at the model's defaults (its schedule from rethinking/defaults.py),
+  as experiments/train.py builds it; make_run records its to_dict() as results.json does."""
+  return config_lib.RunConfig(
+      data=config_lib.DataConfig(name=dataset, train_size=train_size),
+      corruption=config_lib.CorruptionConfig(kind=kind, prob=prob, seed=seed),
+      model=config_lib.ModelConfig(name=model, weight_decay=weight_decay, dropout=dropout),
+      train=config_lib.TrainConfig(augment=augment, seed=seed, **train))
 
 
 def make_run(parent, name, cfg, train=0.99, test=0.5, status="completed", steps_to_fit=None,
              history=None, final=None):
   """Writes <parent>/<name>/results.json; accuracies are fractions as the trainer writes them."""
-  n = cfg["data"]["train_size"] or 50_000
-  steps_per_epoch = n // cfg["train"]["batch_size"]
-  step = steps_per_epoch * cfg["train"]["epochs"]
+  n = cfg.data.train_size or 50_000
+  steps_per_epoch = n // cfg.train.batch_size
+  step = steps_per_epoch * cfg.train.epochs
   if history is None:  # every 10th epoch and the last, as evaluations the trainer recorded
-    epochs = cfg["train"]["epochs"]
+    epochs = cfg.train.epochs
     history = [{"epoch": float(e), "step": steps_per_epoch * e,
                 "train_accuracy": train * e / epochs,
                 "running_train_loss": 2.3 * (1 - e / (epochs + 1)),
                 "test_accuracy": test} for e in [*range(1, epochs, 10), epochs]]
-  results = {"config": cfg, "status": status,
+  results = {"config": cfg.to_dict(), "status": status,
              "final": {"step": step, "train_accuracy": train, "test_accuracy": test,
                        **(final or {})},
              "steps_per_epoch": steps_per_epoch, "steps_to_fit": steps_to_fit,
-             "corruption": {"kind": cfg["corruption"]["kind"], "fingerprint": "c0ffee",
+             "corruption": {"kind": cfg.corruption.kind, "fingerprint": "c0ffee",
                             "fraction_labels_changed": 0.9 * cells.label_prob(cfg)
                             if cells.label_prob(cfg) is not None else 0.0},
-             "data": {"name": cfg["data"]["name"], "train_size": n, "fingerprint": "0f722513ab"},
-             "device": "CPU: AMD EPYC (2 cores)", "precision": cfg["train"]["precision"],
+             "data": {"name": cfg.data.name, "train_size": n, "fingerprint": "0f722513ab"},
+             "device": "CPU: AMD EPYC (2 cores)", "precision": cfg.train.precision,
              "history": history, "wall_seconds": 10.0}
   run_dir = os.path.join(str(parent), name)
   os.makedirs(run_dir, exist_ok=True)
@@ -95,6 +86,10 @@ def markdown_rows(result, name, setting):
 ])
 def test_labels_with_p_one_is_random_labels_and_p_zero_true_labels(kind, prob, setting):
   cell = cells.paper_cell(config(kind=kind, prob=prob))
+  assert (cell.table, cell.setting) == ("table1", setting)
+  # Read back from what results.json recorded (old runs: random labels with p = 0).
+  recorded = {**config().to_dict(), "corruption": {"kind": kind, "prob": prob}}
+  cell = cells.paper_cell(config_lib.RunConfig.from_dict(recorded))
   assert (cell.table, cell.setting) == ("table1", setting)
 
 
@@ -222,7 +217,7 @@ def test_another_schedule_is_its_own_labelled_line_with_its_difference(tmp_path)
 def test_without_a_run_at_the_papers_schedule_the_row_says_not_run(tmp_path):
   make_run(tmp_path, "fast", config(batch_size=128), test=0.509)
   (tmp_path / "pending").mkdir()
-  (tmp_path / "pending" / "state.json").write_text(json.dumps({"config": config("alexnet_small")}))
+  (tmp_path / "pending" / "state.json").write_text(json.dumps({"config": config("alexnet_small").to_dict()}))
   result = report.build_report([str(tmp_path)], str(tmp_path / "out"))
   first, second = markdown_rows(result, "table1.md", "mlp_1x512")
   assert first["ours train"] == first["ours test"] == md.NOT_RUN
@@ -564,8 +559,8 @@ def test_report_script_takes_several_logdirs_and_refuses_bad_flags(tmp_path):
 def test_the_report_imports_neither_the_trainer_nor_tensorflow(tmp_path):
   make_run(tmp_path, "run", config())
   # The trainer's end-of-run summary asks cells for the paper's numbers: no plotting for that.
-  code = ("import sys; from rethinking.report import cells; "
-          "cells.paper_numbers_line({'model': {'name': 'mlp_1x512'}}); "
+  code = ("import sys; from rethinking.report import cells; from rethinking import config; "
+          "cells.paper_numbers_line(config.RunConfig()); "
           "sys.exit(1 if 'matplotlib' in sys.modules else 0)")
   done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                         timeout=120, cwd=ROOT)

@@ -1,22 +1,21 @@
 """Which cell of the paper a run's configuration belongs to, and how its schedule differs.
 
-TensorFlow-free. Every function takes a config dict as results.json records it ("config":
-data, corruption, model, train). A run belongs to a paper setting by what it trained -- dataset,
-model, corruption and its probability, random crop, weight decay, dropout -- never by its
-directory name. `labels` with p = 1 is random labels and p = 0 true labels (their corruption
-fingerprints are identical); old results.json that recorded p = 0 for `random_labels` are read
-as p = 1 (rundir.normalized_config).
+TensorFlow-free. Every function takes the typed config (rethinking.config.RunConfig, as
+RunConfig.from_dict reads it from results.json). A run belongs to a paper setting by what it
+trained -- dataset, model, corruption and its probability, random crop, weight decay, dropout --
+never by its directory name. `labels` with p = 1 is random labels and p = 0 true labels (their
+corruption fingerprints are identical). `classify` does all of it once, when a run is loaded.
 """
 from __future__ import annotations
 
 import dataclasses
 import math
-from typing import List, Optional, Union
+from typing import List, Optional, Tuple, Union
 
 from rethinking import config as config_lib
 from rethinking import defaults
 from rethinking import paper
-from rethinking import rundir
+from rethinking.config import RunConfig
 
 PIXEL_CONDITIONS = config_lib.PIXEL_CORRUPTIONS
 # Figure 1a's five data conditions, in the paper's legend order.
@@ -26,55 +25,49 @@ PAPER_PRECISION = "float32"
 
 
 # ---- what a config trained ---------------------------------------------------------------------
-def _section(config: dict, name: str) -> dict:
-  return dict((config or {}).get(name) or {})
+def dataset(config: RunConfig) -> str:
+  return config.data.name
 
 
-def dataset(config: dict) -> str:
-  return _section(config, "data").get("name", "cifar10")
+def model_name(config: RunConfig) -> str:
+  return config.model.name
 
 
-def model_name(config: dict) -> str:
-  return _section(config, "model").get("name", "?")
-
-
-def train_size(config: dict) -> int:
+def train_size(config: RunConfig) -> int:
   """The --train_size of the run: 0 means the whole training split."""
-  return int(_section(config, "data").get("train_size") or 0)
+  return int(config.data.train_size or 0)
 
 
-def weight_decay(config: dict) -> float:
-  return float(_section(config, "model").get("weight_decay") or 0.0)
+def weight_decay(config: RunConfig) -> float:
+  return float(config.model.weight_decay or 0.0)
 
 
-def dropout(config: dict) -> float:
-  return float(_section(config, "model").get("dropout") or 0.0)
+def dropout(config: RunConfig) -> float:
+  return float(config.model.dropout or 0.0)
 
 
-def random_crop(config: dict) -> bool:
-  return bool(_section(config, "train").get("augment"))
+def random_crop(config: RunConfig) -> bool:
+  return bool(config.train.augment)
 
 
-def regularized(config: dict) -> bool:
+def regularized(config: RunConfig) -> bool:
   """Any explicit regularization: weight decay, random crops or dropout."""
   return weight_decay(config) > 0 or random_crop(config) or dropout(config) > 0
 
 
-def label_prob(config: dict) -> Optional[float]:
+def label_prob(config: RunConfig) -> Optional[float]:
   """The probability that a training label was redrawn (0 true labels, 1 random labels), or
   None for the pixel corruptions."""
-  corruption = rundir.normalized_config(config or {})["corruption"]
-  kind = corruption.get("kind", "true")
-  if kind in PIXEL_CONDITIONS:
+  if config.corruption.kind in PIXEL_CONDITIONS:
     return None
-  return config_lib.label_probability(kind, corruption.get("prob", 0.0))
+  return config.corruption.label_prob
 
 
-def condition(config: dict) -> str:
+def condition(config: RunConfig) -> str:
   """true_labels, random_labels, labels (0 < p < 1), or the pixel corruption's name."""
   p = label_prob(config)
   if p is None:
-    return _section(config, "corruption").get("kind", "?")
+    return config.corruption.kind
   return "true_labels" if p == 0.0 else "random_labels" if p == 1.0 else "labels"
 
 
@@ -89,77 +82,77 @@ def _close(a, b) -> bool:
   return a is not None and b is not None and math.isclose(float(a), float(b), rel_tol=1e-6)
 
 
-def schedule_deviations(config: dict) -> List[str]:
+def schedule_deviations(config: RunConfig) -> List[str]:
   """How the run's schedule differs from the paper's for its model (rethinking.defaults): batch
   size, epochs, step limit, learning rate, its decay, momentum, and a precision not (yet) shown
   to train alike. Empty at the paper's schedule. --stop_when_fit is not a deviation: a run
   stopped at its fit is the full run up to that step (`stops_when_fit`)."""
-  train, want = _section(config, "train"), defaults.defaults_for(model_name(config))
+  train, want = config.train, defaults.defaults_for(model_name(config))
   out = []
-  if train.get("batch_size", want["batch_size"]) != want["batch_size"]:
-    out.append(f"batch {train['batch_size']}")
-  if train.get("epochs", want["epochs"]) != want["epochs"]:
-    out.append(f"{train['epochs']} epochs")
-  if train.get("max_steps"):
-    out.append(f"at most {train['max_steps']} steps")
+  if train.batch_size != want["batch_size"]:
+    out.append(f"batch {train.batch_size}")
+  if train.epochs != want["epochs"]:
+    out.append(f"{train.epochs} epochs")
+  if train.max_steps:
+    out.append(f"at most {train.max_steps} steps")
   for key, words in (("learning_rate", "lr"), ("lr_decay", "lr decay"),
                      ("momentum", "momentum")):
-    if key in train and not _close(train[key], want[key]):
-      out.append(f"{words} {train[key]:g}")
-  if train.get("precision", PAPER_PRECISION) not in SCHEDULE_PRECISIONS:
-    out.append(train["precision"])
+    if not _close(getattr(train, key), want[key]):
+      out.append(f"{words} {getattr(train, key):g}")
+  if train.precision not in SCHEDULE_PRECISIONS:
+    out.append(train.precision)
   return out
 
 
-def stops_when_fit(config: dict) -> bool:
-  return bool(_section(config, "train").get("stop_when_fit"))
+def stops_when_fit(config: RunConfig) -> bool:
+  return bool(config.train.stop_when_fit)
 
 
-def at_paper_schedule(config: dict) -> bool:
+def at_paper_schedule(config: RunConfig) -> bool:
   """The paper's whole schedule: no deviation, and not stopped early at the fit."""
   return not schedule_deviations(config) and not stops_when_fit(config)
 
 
-def _setting_words(config: dict) -> List[str]:
+def _setting_words(config: RunConfig) -> List[str]:
   """The coefficients the paper does not state and a non-default pixel unit."""
   words = []
   if weight_decay(config):
     words.append(f"wd {weight_decay(config):g}")
   if dropout(config):
     words.append(f"dropout {dropout(config):g}")
-  unit = _section(config, "corruption").get("pixel_unit", "pixel")
+  unit = config.corruption.pixel_unit
   if condition(config) in ("shuffled_pixels", "random_pixels") and unit != "pixel":
     words.append(f"{unit}-wise permutation")
   return words
 
 
-def variant_words(config: dict) -> List[str]:
+def variant_words(config: RunConfig) -> List[str]:
   """What, beyond the paper cell, tells a table line apart: the schedule's deviations, stop when
   fit (its final numbers are those at the fit), the setting's unstated coefficients."""
   return (schedule_deviations(config) + ["stop when fit"] * stops_when_fit(config)
           + _setting_words(config))
 
 
-def variant_label(config: dict) -> str:
+def variant_label(config: RunConfig) -> str:
   """A table line's schedule: 'paper schedule' or what differs, e.g. 'batch 128, 60 epochs,
   stop when fit'; a paper-schedule run stopped at its fit is 'paper schedule, stop when fit'."""
   words = schedule_deviations(config) or ["paper schedule"]
   return ", ".join(words + [w for w in variant_words(config) if w not in words])
 
 
-def schedule_label(config: dict) -> str:
+def schedule_label(config: RunConfig) -> str:
   """A figure line's schedule: as variant_label without stop when fit (the line joins them)."""
   return ", ".join((schedule_deviations(config) or ["paper schedule"]) + _setting_words(config))
 
 
-def schedule_key(config: dict) -> tuple:
+def schedule_key(config: RunConfig) -> tuple:
   """Runs with equal keys trained the same way on the same data (corruption, model, seed and
   where they stopped aside): one line of Figures 1a-1c and 2b."""
   return (dataset(config), train_size(config), tuple(schedule_deviations(config)),
           tuple(_setting_words(config)))
 
 
-def setting_key(config: dict) -> tuple:
+def setting_key(config: RunConfig) -> tuple:
   """Runs with equal keys differ in seed (or execution details such as XLA) alone: they pool
   into one table line."""
   return (model_name(config), condition(config), label_prob(config), random_crop(config),
@@ -189,7 +182,7 @@ def _table2_label(row: paper.Table2Row) -> str:
   return ", ".join(["Inception V3", *words])
 
 
-def paper_cell(config: dict) -> Optional[PaperCell]:
+def paper_cell(config: RunConfig) -> Optional[PaperCell]:
   """The paper's row for this configuration, or None (e.g. 0 < p < 1, a pixel corruption,
   dropout on CIFAR-10, MNIST)."""
   cond, model = condition(config), model_name(config)
@@ -217,7 +210,7 @@ def paper_cell(config: dict) -> Optional[PaperCell]:
   return None
 
 
-def paper_numbers_line(config: dict) -> Optional[str]:
+def paper_numbers_line(config: RunConfig) -> Optional[str]:
   """One line with the paper's numbers for this configuration, e.g.
   'paper (Table 1, MLP 1x512, random labels): train 99.34 / test 10.61'; None when no cell of
   the paper matches. A --train_size run is told that the paper trained on the whole split."""
@@ -237,3 +230,32 @@ def paper_numbers_line(config: dict) -> Optional[str]:
   if train_size(config):
     line += f" (on the whole training set; this run trained on {train_size(config)})"
   return line
+
+
+# ---- each run, classified once ---------------------------------------------------------------
+@dataclasses.dataclass(frozen=True)
+class Classification:
+  """What the report needs to know of a config, computed once when a run is loaded."""
+  cell: Optional[PaperCell]
+  condition: str
+  label_prob: Optional[float]
+  regularized: bool
+  at_paper_schedule: bool
+  stops_when_fit: bool
+  variant_label: str  # a table line's schedule
+  schedule_label: str  # a figure line's schedule
+  schedule_key: tuple  # one line of Figures 1a-1c and 2b
+  setting_key: tuple  # one pooled table line
+
+  @property
+  def paper_setting(self) -> Optional[Tuple[str, str]]:
+    return (self.cell.table, self.cell.setting) if self.cell else None
+
+
+def classify(config: RunConfig) -> Classification:
+  return Classification(
+      cell=paper_cell(config), condition=condition(config), label_prob=label_prob(config),
+      regularized=regularized(config), at_paper_schedule=at_paper_schedule(config),
+      stops_when_fit=stops_when_fit(config), variant_label=variant_label(config),
+      schedule_label=schedule_label(config), schedule_key=schedule_key(config),
+      setting_key=setting_key(config))

@@ -39,9 +39,9 @@ def loss_curve(run: Run) -> dict:
     window = max(1, min(int(run.results.steps_per_epoch or 1), MAX_SMOOTHING_STEPS))
     return {"kilosteps": steps / 1000.0, "loss": events.smooth(losses, window),
             "source": f"per-step train/loss, moving average over {window} steps"}
-  history = [h for h in run.history if h.get("running_train_loss") is not None]
-  return {"kilosteps": np.array([h["step"] for h in history], dtype=float) / 1000.0,
-          "loss": np.array([h["running_train_loss"] for h in history], dtype=float),
+  history = [e for e in run.evaluations if e.running_train_loss is not None]
+  return {"kilosteps": np.array([e.step for e in history], dtype=float) / 1000.0,
+          "loss": np.array([e.running_train_loss for e in history], dtype=float),
           "source": "results.json history: running_train_loss (average over each evaluation "
                     "interval)"}
 
@@ -50,18 +50,17 @@ def candidates(runs: Mapping[str, Run], model: str) -> Dict[tuple, Dict[str, Lis
   """(schedule, device) -> condition -> runs."""
   out: Dict[tuple, Dict[str, List[Run]]] = {}
   for run in runs.values():
-    c = run.config
-    if (cells.model_name(c) == model and cells.dataset(c) == "cifar10"
-        and not cells.regularized(c) and cells.condition(c) in cells.FIG1A_CONDITIONS):
-      key = (cells.schedule_key(c), run.device_kind)
-      out.setdefault(key, {}).setdefault(cells.condition(c), []).append(run)
+    if (run.model == model and run.config.data.name == "cifar10"
+        and not run.kind.regularized and run.kind.condition in cells.FIG1A_CONDITIONS):
+      key = (run.kind.schedule_key, run.device_kind)
+      out.setdefault(key, {}).setdefault(run.kind.condition, []).append(run)
   return out
 
 
 def _choice(item) -> tuple:
   (schedule, _), by_condition = item
   any_run = next(iter(by_condition.values()))[0]
-  return (len(by_condition), any_run.full_data, cells.at_paper_schedule(any_run.config),
+  return (len(by_condition), any_run.full_data, any_run.kind.at_paper_schedule,
           sum(r.results.step or 0 for rs in by_condition.values() for r in rs))
 
 

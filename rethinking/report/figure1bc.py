@@ -32,7 +32,7 @@ def _point(run: Run, level: float) -> dict:
   reached = fit.steps_to_reach(run, level)
   epoch_steps = run.results.steps_per_epoch
   test = run.accuracy("test")
-  return {"run": run.path, "p": cells.label_prob(run.config), "seed": run.seed,
+  return {"run": run.path, "p": run.kind.label_prob, "seed": run.seed,
           "status": run.status, "steps_to_fit": run.results.steps_to_fit,
           "fit_threshold": level, "steps_to_threshold": reached,
           "epochs_to_threshold": reached / epoch_steps if reached and epoch_steps else None,
@@ -49,16 +49,15 @@ def _mean(values) -> Optional[float]:
 
 
 def _eligible(run: Run) -> bool:
-  c = run.config
-  return (cells.model_name(c) in MODELS and cells.dataset(c) == "cifar10"
-          and not cells.regularized(c) and cells.label_prob(c) is not None)
+  return (run.model in MODELS and run.config.data.name == "cifar10"
+          and not run.kind.regularized and run.kind.label_prob is not None)
 
 
 def _one_per_seed(members: List[Run]) -> tuple:
   """(the counted runs, the paths of same-seed runs left out), per corruption level."""
   by_p: Dict[float, List[Run]] = {}
   for run in members:
-    by_p.setdefault(cells.label_prob(run.config), []).append(run)
+    by_p.setdefault(run.kind.label_prob, []).append(run)
   chosen, left_out = [], []
   for group in by_p.values():
     for seed_runs in by_seed(group).values():
@@ -115,7 +114,7 @@ def _line(model: str, members: List[Run]) -> dict:
   levels = _levels(points)
   return {"model": model, "label": label, "train_size": chosen[0].train_size,
           "full_data": chosen[0].full_data,
-          "schedule": cells.schedule_label(chosen[0].config), "points": points,
+          "schedule": chosen[0].kind.schedule_label, "points": points,
           "levels": levels, "contiguous": contiguous(lv["p"] for lv in levels),
           "fit_threshold": level or fit.LEVELS[-1], "every_run_reached": level is not None,
           "same_seed_runs_left_out": left_out, "note": note}
@@ -126,9 +125,7 @@ def lines(runs: Mapping[str, Run]) -> List[dict]:
   groups: Dict[tuple, List[Run]] = {}
   for run in runs.values():
     if _eligible(run):
-      c = run.config
-      groups.setdefault((cells.model_name(c), cells.schedule_key(c), run.device_kind),
-                        []).append(run)
+      groups.setdefault((run.model, run.kind.schedule_key, run.device_kind), []).append(run)
   return [_line(key[0], groups[key])
           for key in sorted(groups, key=lambda k: (MODELS.index(k[0]), str(k[1:])))]
 

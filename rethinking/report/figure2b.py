@@ -20,11 +20,10 @@ MODELS = ("inception_small", "inception_small_nobn")
 def candidates(runs: Mapping[str, Run]) -> Dict[tuple, Dict[str, List[Run]]]:
   out: Dict[tuple, Dict[str, List[Run]]] = {}
   for run in runs.values():
-    c = run.config
-    if (cells.model_name(c) in MODELS and cells.dataset(c) == "cifar10"
-        and cells.condition(c) == "true_labels" and not cells.regularized(c)):
-      key = (cells.schedule_key(c), run.device_kind)
-      out.setdefault(key, {}).setdefault(cells.model_name(c), []).append(run)
+    if (run.model in MODELS and run.config.data.name == "cifar10"
+        and run.kind.condition == "true_labels" and not run.kind.regularized):
+      key = (run.kind.schedule_key, run.device_kind)
+      out.setdefault(key, {}).setdefault(run.model, []).append(run)
   return out
 
 
@@ -39,17 +38,17 @@ def figure2b(runs: Mapping[str, Run], path: str) -> dict:
   for model in MODELS:
     pool = sorted(chosen.get(model, []), key=lambda r: (not r.completed, r.seed or 0, r.path))
     run = pool[0] if pool else None
-    history = [h for h in (run.history if run else []) if h.get("train_accuracy") is not None]
+    history = [e for e in (run.evaluations if run else []) if e.train_accuracy is not None]
     if not history:
       continue
     # Each model at its own default learning rate (without batch norm 0.01): the legend says so.
-    lr = (run.config.get("train") or {}).get("learning_rate")
-    label = f"{plotting.model_label(model)} (lr {lr:g})" if lr else plotting.model_label(model)
-    x = np.array([h["step"] for h in history]) / 1000.0
-    line = ax.plot(x, [h["train_accuracy"] for h in history], "-", label=f"{label}, train")[0]
-    tested = [h for h in history if h.get("test_accuracy") is not None]  # --test_every
-    ax.plot(np.array([h["step"] for h in tested]) / 1000.0,
-            [h["test_accuracy"] for h in tested], "--", color=line.get_color(),
+    lr = run.config.train.learning_rate
+    label = f"{plotting.model_label(model)} (lr {lr:g})"
+    x = np.array([e.step for e in history]) / 1000.0
+    line = ax.plot(x, [e.train_accuracy for e in history], "-", label=f"{label}, train")[0]
+    tested = [e for e in history if e.test_accuracy is not None]  # --test_every
+    ax.plot(np.array([e.step for e in tested]) / 1000.0,
+            [e.test_accuracy for e in tested], "--", color=line.get_color(),
             label=f"{label}, test")
     drawn.append({"model": model, "run": run.path, "status": run.status, "learning_rate": lr,
                   "full_data": run.full_data,

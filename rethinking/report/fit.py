@@ -21,9 +21,9 @@ def steps_to_reach(run, level: float) -> Optional[int]:
   reached `level` (a fraction); at 1.0 the trainer's own steps_to_fit."""
   if level >= 1.0:
     return run.results.steps_to_fit
-  for h in run.history:
-    if (h.get("train_accuracy") or 0.0) >= level:
-      return h["step"]
+  for evaluation in run.evaluations:
+    if (evaluation.train_accuracy or 0.0) >= level:
+      return evaluation.step
   final = run.results.final.get("train_accuracy")
   return run.results.step if final is not None and final >= level else None
 

@@ -69,7 +69,7 @@ def group_label(runs: Sequence[Run], with_model: bool = True) -> str:
   2-core, 2 seeds)': every device, precision and XLA use the runs pool, not the first run's."""
   run = runs[0]
   sizes = sorted({r.train_size or 0 for r in runs})
-  words = [f"n={'/'.join(map(str, sizes))}", cells.schedule_label(run.config),
+  words = [f"n={'/'.join(map(str, sizes))}", run.kind.schedule_label,
            runs_lib.devices_text(runs)]
   precisions = runs_lib.precision_text(runs)
   if precisions != cells.PAPER_PRECISION and precisions not in words[1]:

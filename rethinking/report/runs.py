@@ -13,22 +13,28 @@ import os
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
 from rethinking import rundir
+from rethinking.config import RunConfig
 from rethinking.report import cells
 
 
 @dataclasses.dataclass(frozen=True)
 class Run:
-  """One run directory with a readable results.json."""
+  """One run directory with a readable results.json, read into typed objects once: its config
+  (RunConfig), its evaluations and its classification (paper cell and schedule)."""
   path: str  # the key: the logdir as given, joined with the directory's path below it
   results: rundir.Results
+  config: RunConfig
+  kind: cells.Classification
+  evaluations: Tuple[rundir.Evaluation, ...]
+
+  @classmethod
+  def load(cls, path: str, results: rundir.Results) -> "Run":
+    config = results.run_config
+    return cls(path, results, config, cells.classify(config), tuple(results.evaluations))
 
   @property
   def name(self) -> str:
     return os.path.basename(self.path)
-
-  @property
-  def config(self) -> dict:
-    return self.results.config
 
   @property
   def status(self) -> str:
@@ -39,25 +45,21 @@ class Run:
     return self.status == "completed"
 
   @property
-  def history(self) -> list:
-    return self.results.history or []
-
-  @property
   def model(self) -> str:
-    return cells.model_name(self.config)
+    return self.config.model.name
 
   @property
   def full_data(self) -> bool:
-    return not cells.train_size(self.config)
+    return not self.config.data.train_size
 
   @property
   def train_size(self) -> Optional[int]:
     """Training examples used (the data section's count; the config's --train_size before)."""
-    return self.results.train_size or cells.train_size(self.config) or None
+    return self.results.train_size or self.config.data.train_size or None
 
   @property
-  def seed(self) -> Optional[int]:
-    return (self.config.get("train") or {}).get("seed")
+  def seed(self) -> int:
+    return self.config.train.seed
 
   @property
   def short_device(self) -> str:
@@ -77,12 +79,12 @@ class Run:
 
   def best_test_accuracy(self) -> Optional[float]:
     """The best test accuracy along training (percent): Table 2's parenthesised number."""
-    values = [h["test_accuracy"] for h in self.history if h.get("test_accuracy") is not None]
+    values = [e.test_accuracy for e in self.evaluations if e.test_accuracy is not None]
     return 100.0 * max(values) if values else None
 
   def best_train_accuracy(self) -> Optional[float]:
     """The best whole-training-set accuracy (percent) over the evaluations and the end."""
-    values = [h["train_accuracy"] for h in self.history if h.get("train_accuracy") is not None]
+    values = [e.train_accuracy for e in self.evaluations if e.train_accuracy is not None]
     values += [self.results.final["train_accuracy"]] if self.results.final.get(
         "train_accuracy") is not None else []
     return 100.0 * max(values) if values else None
@@ -97,7 +99,7 @@ class Run:
   @property
   def pool_key(self) -> tuple:
     """Runs with equal keys differ in seed alone (or in which CPU ran them) and are pooled."""
-    return (*cells.setting_key(self.config), self.device_kind)
+    return (*self.kind.setting_key, self.device_kind)
 
 
 def devices_text(runs: Sequence[Run]) -> str:
@@ -136,8 +138,7 @@ def ran_on(runs: Sequence[Run], data: bool = True) -> str:
                  if r.results.epochs_run is not None)
   if epochs:
     parts.append(f"{epochs} epochs")
-  batch = _span((r.config.get("train") or {}).get("batch_size") for r in runs
-                if (r.config.get("train") or {}).get("batch_size"))
+  batch = _span(r.config.train.batch_size for r in runs)
   if batch:
     parts.append(f"batch {batch}")
   seeds = sorted({r.seed for r in runs if r.seed is not None})
@@ -189,7 +190,8 @@ class Unfinished:
   """A run directory without a readable results.json: in progress, killed, or broken."""
   path: str
   reason: str
-  config: Optional[dict]  # from state.json, when it has one
+  config: Optional[RunConfig]  # from state.json, when it has one
+  kind: Optional[cells.Classification] = None
 
 
 def _run_directories(logdir: str) -> Iterable[str]:
@@ -214,23 +216,27 @@ def load_runs(logdirs: Sequence[str]) -> Tuple[Dict[str, Run], Dict[str, Unfinis
       seen.add(real)
       key = os.path.normpath(path)
       try:
-        runs[key] = Run(key, rundir.Results.read(path))
+        runs[key] = Run.load(key, rundir.Results.read(path))
         continue
       except FileNotFoundError:
         reason = "not finished (no results.json)"
       except (OSError, ValueError, TypeError) as e:
         reason = f"unreadable results.json ({e})"
-      unfinished[key] = Unfinished(key, reason, _state_config(path))
+      config = _state_config(path)
+      unfinished[key] = Unfinished(key, reason, config, cells.classify(config) if config else None)
   return runs, unfinished
 
 
-def _state_config(path: str) -> Optional[dict]:
+def _state_config(path: str) -> Optional[RunConfig]:
   try:
     state = rundir.read_json(os.path.join(path, rundir.STATE))
   except (OSError, ValueError):
     return None
   config = state.get("config") if isinstance(state, dict) else None
-  return config if isinstance(config, dict) else None
+  try:
+    return RunConfig.from_dict(config) if isinstance(config, dict) else None
+  except (TypeError, ValueError):
+    return None
 
 
 def pooled(runs: Iterable[Run]) -> List[List[Run]]:
@@ -239,5 +245,4 @@ def pooled(runs: Iterable[Run]) -> List[List[Run]]:
   groups: Dict[tuple, List[Run]] = {}
   for run in runs:
     groups.setdefault(run.pool_key, []).append(run)
-  return [sorted(g, key=lambda r: (r.seed if r.seed is not None else -1, r.path))
-          for g in groups.values()]
+  return [sorted(g, key=lambda r: (r.seed, r.path)) for g in groups.values()]

@@ -19,7 +19,6 @@ from __future__ import annotations
 from typing import Callable, Dict, List, Mapping, Optional, Sequence
 
 from rethinking import paper
-from rethinking.report import cells
 from rethinking.report import markdown as md
 from rethinking.report.runs import Run, Unfinished, per_seed, pooled, ran_on
 
@@ -55,8 +54,8 @@ def _status_text(group: Sequence[Run]) -> str:
 
 def line_label(group: Sequence[Run]) -> str:
   """The line's schedule; a stop-when-fit line says the epoch its runs stopped at."""
-  label = cells.variant_label(group[0].config)
-  if not cells.stops_when_fit(group[0].config):
+  label = group[0].kind.variant_label
+  if not group[0].kind.stops_when_fit:
     return label
   done = [r for r in group if r.completed]
   fit_epochs = [r.results.epochs_to_fit for r in done if r.results.epochs_to_fit is not None]
@@ -83,7 +82,7 @@ def entries(group_runs: Sequence[Run], metrics: Callable[[Sequence[Run]], dict])
     done = [r for r in group if r.completed]
     out.append({
         "variant": line_label(group),
-        "paper_schedule": cells.at_paper_schedule(group[0].config),
+        "paper_schedule": group[0].kind.at_paper_schedule,
         "status": "completed" if done else group[0].status,
         "status_text": None if done else _status_text(group),
         "runs": [r.path for r in group],
@@ -99,9 +98,7 @@ def entries(group_runs: Sequence[Run], metrics: Callable[[Sequence[Run]], dict])
 def _unfinished_for(table: str, setting: str, unfinished: Mapping[str, Unfinished]) -> List[str]:
   out = []
   for path, u in sorted(unfinished.items()):
-    cell = cells.paper_cell(u.config) if u.config else None
-    if cell and (cell.table, cell.setting) == (table, setting) and not cells.train_size(
-        u.config):
+    if u.kind and u.kind.paper_setting == (table, setting) and not u.config.data.train_size:
       out.append(path)
   return out
 
@@ -113,7 +110,7 @@ def rows_for(table: str, settings: Sequence[str], runs: Mapping[str, Run],
   "unfinished": paths} for one table."""
   matched: Dict[str, List[Run]] = {s: [] for s in settings}
   for run in runs.values():
-    cell = cells.paper_cell(run.config)
+    cell = run.kind.cell
     if cell and cell.table == table and run.full_data and cell.setting in matched:
       matched[cell.setting].append(run)
   out = {}
@@ -244,7 +241,7 @@ def reduced(runs: Mapping[str, Run]) -> List[dict]:
   """Completed --train_size runs that match a paper cell, pooled like the paper rows."""
   matched: Dict[tuple, List[Run]] = {}
   for run in runs.values():
-    cell = cells.paper_cell(run.config)
+    cell = run.kind.cell
     if cell and not run.full_data:
       matched.setdefault((cell.table, cell.setting, cell.label), []).append(run)
   order = {t: i for i, t in enumerate(("table1", "appendix", "table2"))}
