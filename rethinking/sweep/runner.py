@@ -1,7 +1,7 @@
 """Running a sweep: one experiments/train.py subprocess per setting, `parallel` at a time, each
 ending "completed", "stopped", "diverged" or failed as its results.json says; a deadline or a
 signal stops the children (SIGTERM, then SIGKILL after a grace). Settings and commands come from
-rethinking.sweep.
+rethinking.sweep.settings.
 """
 from __future__ import annotations
 
@@ -13,8 +13,9 @@ import time
 from typing import Callable, Dict, List, Mapping, Optional, Sequence
 
 from rethinking import rundir
-from rethinking.sweep import (DEFAULT_GRACE_SECONDS, DEFAULT_TRAIN_COMMAND, REPO_ROOT, Setting,
-                              command_for, gpu_environment, is_completed, run_dir)
+from rethinking.sweep.settings import (DEFAULT_GRACE_SECONDS, DEFAULT_TRAIN_COMMAND, REPO_ROOT,
+                                       Setting, command_for, gpu_environment, is_completed,
+                                       run_dir)
 
 
 @dataclasses.dataclass
