@@ -5,6 +5,7 @@ rethinking.sweep.settings.
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import signal
@@ -112,6 +113,170 @@ def _group_alive(proc: subprocess.Popen) -> bool:
   return True
 
 
+def _slots(parallel: int, gpus: Sequence[str], children_per_gpu: int) -> int:
+  """Children at a time: with GPUs, children_per_gpu on each; otherwise `parallel`."""
+  if gpus:
+    if children_per_gpu < 1:
+      raise ValueError(f"children_per_gpu must be >= 1, not {children_per_gpu}")
+    parallel = len(gpus) * children_per_gpu
+  if parallel < 1:
+    raise ValueError(f"parallel must be >= 1, not {parallel}")
+  return parallel
+
+
+@dataclasses.dataclass
+class _StopRequest:
+  """Why the sweep stops ("deadline", "SIGTERM", "SIGINT"; the first wins) and how many signals
+  arrived: a further signal cuts the grace period short."""
+  by: Optional[str] = None
+  signals: int = 0
+
+  def on_signal(self, signum, frame) -> None:
+    del frame
+    self.signals += 1
+    if self.by is None:
+      self.by = signal.Signals(signum).name
+
+
+@contextlib.contextmanager
+def _stop_signals(stop: _StopRequest):
+  """SIGTERM and SIGINT request a stop while the sweep runs; the caller's handlers come back."""
+  previous = {}
+  for sig in (signal.SIGTERM, signal.SIGINT):
+    try:
+      previous[sig] = signal.signal(sig, stop.on_signal)
+    except ValueError:  # not the main thread: the caller owns signals
+      pass
+  try:
+    yield
+  finally:
+    for sig, handler in previous.items():
+      signal.signal(sig, handler)
+
+
+class _Sweep:
+  """One sweep's state: the settings still to start, the running children, the outcomes."""
+
+  def __init__(self, logdir: str, overrides: Optional[Mapping[str, object]],
+               extra: Sequence[str], train_command: Sequence[str], gpus: Sequence[str],
+               children_per_gpu: int, echo: Callable[[str], None]):
+    self.logdir, self.overrides, self.extra = logdir, overrides, extra
+    self.train_command, self.gpus, self.children_per_gpu = train_command, gpus, children_per_gpu
+    self.echo = echo
+    self.outcomes: Dict[str, Outcome] = {}
+    self.pending: List[Setting] = []
+    self.running: Dict[str, _Child] = {}
+    self.total = self.started_count = 0
+    self.stop = _StopRequest()
+    self.killed: List[str] = []
+
+  def plan(self, settings: Sequence[Setting], skip_completed: bool) -> None:
+    """Completed settings are skipped (when asked); the others wait, in order."""
+    for s in settings:
+      if skip_completed and is_completed(self.logdir, s):
+        self.outcomes[s.run_name] = Outcome(s, "skipped (completed)")
+        self.echo(f"[sweep] {s.run_name}: already completed, skipped")
+      else:
+        self.pending.append(s)
+    self.total = len(self.pending)
+
+  def free_gpu(self) -> Optional[str]:
+    if not self.gpus:
+      return None
+    load = {g: 0 for g in self.gpus}
+    for child in self.running.values():
+      load[child.gpu] += 1
+    return min(self.gpus, key=lambda g: load[g])  # the least shared; the first listed on a tie
+
+  def start(self, s: Setting) -> None:
+    """Starts one child, its output appended to its run directory's train.log."""
+    directory = run_dir(self.logdir, s)
+    os.makedirs(directory, exist_ok=True)
+    log_file = open(os.path.join(directory, rundir.LOG), "a")
+    cmd = command_for(s, self.logdir, self.overrides, self.extra, self.train_command)
+    gpu = self.free_gpu()
+    env_update = gpu_environment(gpu, self.children_per_gpu)
+    prefix = " ".join(f"{k}={v}" for k, v in env_update.items())
+    log_file.write(f"\n$ {prefix + ' ' if prefix else ''}{' '.join(cmd)}\n")
+    log_file.flush()
+    stamp = _results_stamp(directory)  # before the child starts: it may write at once
+    self.started_count += 1
+    self.echo(f"[sweep] {s.run_name}: started ({self.started_count}/{self.total})"
+              + (f" on GPU {gpu}" if gpu is not None else ""))
+    try:
+      proc = subprocess.Popen(cmd, stdout=log_file, stderr=subprocess.STDOUT,
+                              stdin=subprocess.DEVNULL, cwd=REPO_ROOT,
+                              env={**os.environ, **env_update} if env_update else None,
+                              start_new_session=True)  # its own group: we signal it as one
+    except OSError as e:  # the command itself is missing or not executable
+      log_file.close()
+      self.outcomes[s.run_name] = Outcome(s, f"failed (cannot start: {e.strerror})", 0.0, -1)
+      self.echo(f"[sweep] {s.run_name}: cannot start {cmd[0]}: {e}")
+      return
+    self.running[s.run_name] = _Child(s, proc, time.monotonic(), log_file, stamp, gpu)
+
+  def finish(self, child: _Child) -> None:
+    """Records how an exited child ended; the tail of its log when it did not complete."""
+    child.log_file.close()
+    directory = run_dir(self.logdir, child.setting)
+    code = child.proc.returncode
+    seconds = time.monotonic() - child.start
+    status = outcome_status(directory, code, child.stamp)
+    log = os.path.join(directory, rundir.LOG)
+    self.outcomes[child.setting.run_name] = Outcome(child.setting, status, seconds, code, log,
+                                                    child.gpu)
+    line = f"[sweep] {child.setting.run_name}: {status} (exit {code}) in {seconds:.0f}s"
+    if status != "completed":
+      line += f"; log {log}: {_tail(log)}"
+    self.echo(line)
+
+  def reap(self) -> None:
+    for name in [n for n, c in self.running.items() if c.proc.poll() is not None]:
+      self.finish(self.running.pop(name))
+
+  def run(self, parallel: int, started_at: float, deadline_seconds: Optional[float],
+          poll_seconds: float) -> None:
+    """Keeps `parallel` children running until every setting ran, the deadline passed or a
+    signal asked to stop."""
+    while (self.pending or self.running) and self.stop.by is None:
+      if deadline_seconds is not None and time.monotonic() - started_at >= deadline_seconds:
+        self.stop.by = "deadline"
+        break
+      while self.pending and len(self.running) < parallel and self.stop.by is None:
+        self.start(self.pending.pop(0))
+      self.reap()
+      if self.running:
+        time.sleep(poll_seconds)
+
+  def stop_children(self, grace_seconds: float, poll_seconds: float) -> None:
+    """SIGTERM to every child, SIGKILL to those still running after the grace (or a further
+    signal); then every child's outcome, and "not started" for the settings left."""
+    why = "deadline reached" if self.stop.by == "deadline" else f"{self.stop.by} received"
+    self.echo(f"[sweep] {why}: SIGTERM to {len(self.running)} running training(s) (they "
+              f"checkpoint and stop; SIGKILL after {grace_seconds:.0f}s)")
+    signals_seen = self.stop.signals
+    for child in self.running.values():
+      _signal_group(child.proc, signal.SIGTERM)
+    # Wait for whole process groups, not just the launched command: a launcher script may
+    # exit at once while its python still writes its checkpoint and results.json.
+    grace_ends = time.monotonic() + grace_seconds
+    while (any(_group_alive(c.proc) for c in self.running.values())
+           and time.monotonic() < grace_ends and self.stop.signals == signals_seen):
+      time.sleep(poll_seconds)
+    for name, child in self.running.items():
+      if _group_alive(child.proc):
+        self.echo(f"[sweep] {name}: still running after the grace period: SIGKILL")
+        _signal_group(child.proc, signal.SIGKILL)
+        self.killed.append(name)
+    for child in self.running.values():
+      child.proc.wait()
+    for name in list(self.running):
+      self.finish(self.running.pop(name))
+    for s in self.pending:
+      self.outcomes[s.run_name] = Outcome(s, "not started")
+    self.pending.clear()
+
+
 def run_sweep(settings: Sequence[Setting], logdir: str,
               overrides: Mapping[str, object] = None, extra: Sequence[str] = (),
               parallel: int = 1, train_command: Sequence[str] = DEFAULT_TRAIN_COMMAND,
@@ -128,130 +293,16 @@ def run_sweep(settings: Sequence[Setting], logdir: str,
   whole process group), then SIGKILL after `grace_seconds` (at once on a second signal), and
   settings not yet started are "not started"; the same sweep run again resumes them.
   """
-  if gpus:
-    if children_per_gpu < 1:
-      raise ValueError(f"children_per_gpu must be >= 1, not {children_per_gpu}")
-    parallel = len(gpus) * children_per_gpu
-  if parallel < 1:
-    raise ValueError(f"parallel must be >= 1, not {parallel}")
+  parallel = _slots(parallel, gpus, children_per_gpu)
   started_at = time.monotonic()
-  outcomes: Dict[str, Outcome] = {}
-  pending = []
-  for s in settings:
-    if skip_completed and is_completed(logdir, s):
-      outcomes[s.run_name] = Outcome(s, "skipped (completed)")
-      echo(f"[sweep] {s.run_name}: already completed, skipped")
-    else:
-      pending.append(s)
-  running: Dict[str, _Child] = {}
-  total, started_count = len(pending), 0
-  stop = {"by": None, "signals": 0}
-
-  def finish(child: _Child):
-    child.log_file.close()
-    directory = run_dir(logdir, child.setting)
-    code = child.proc.returncode
-    seconds = time.monotonic() - child.start
-    status = outcome_status(directory, code, child.stamp)
-    log = os.path.join(directory, rundir.LOG)
-    outcomes[child.setting.run_name] = Outcome(child.setting, status, seconds, code, log,
-                                               child.gpu)
-    line = f"[sweep] {child.setting.run_name}: {status} (exit {code}) in {seconds:.0f}s"
-    if status != "completed":
-      line += f"; log {log}: {_tail(log)}"
-    echo(line)
-
-  def on_signal(signum, frame):
-    del frame
-    stop["signals"] += 1
-    if stop["by"] is None:
-      stop["by"] = signal.Signals(signum).name
-
-  def free_gpu() -> Optional[str]:
-    if not gpus:
-      return None
-    load = {g: 0 for g in gpus}
-    for child in running.values():
-      load[child.gpu] += 1
-    return min(gpus, key=lambda g: load[g])  # the least shared; the first listed on a tie
-
-  def start(s: Setting) -> None:
-    nonlocal started_count
-    directory = run_dir(logdir, s)
-    os.makedirs(directory, exist_ok=True)
-    log_file = open(os.path.join(directory, rundir.LOG), "a")
-    cmd = command_for(s, logdir, overrides, extra, train_command)
-    gpu = free_gpu()
-    env_update = gpu_environment(gpu, children_per_gpu)
-    prefix = " ".join(f"{k}={v}" for k, v in env_update.items())
-    log_file.write(f"\n$ {prefix + ' ' if prefix else ''}{' '.join(cmd)}\n")
-    log_file.flush()
-    stamp = _results_stamp(directory)  # before the child starts: it may write at once
-    started_count += 1
-    echo(f"[sweep] {s.run_name}: started ({started_count}/{total})"
-         + (f" on GPU {gpu}" if gpu is not None else ""))
-    try:
-      proc = subprocess.Popen(cmd, stdout=log_file, stderr=subprocess.STDOUT,
-                              stdin=subprocess.DEVNULL, cwd=REPO_ROOT,
-                              env={**os.environ, **env_update} if env_update else None,
-                              start_new_session=True)  # its own group: we signal it as one
-    except OSError as e:  # the command itself is missing or not executable
-      log_file.close()
-      outcomes[s.run_name] = Outcome(s, f"failed (cannot start: {e.strerror})", 0.0, -1)
-      echo(f"[sweep] {s.run_name}: cannot start {cmd[0]}: {e}")
-      return
-    running[s.run_name] = _Child(s, proc, time.monotonic(), log_file, stamp, gpu)
-
-  def reap() -> None:
-    for name in [n for n, c in running.items() if c.proc.poll() is not None]:
-      finish(running.pop(name))
-
-  previous = {}
-  for sig in (signal.SIGTERM, signal.SIGINT):
-    try:
-      previous[sig] = signal.signal(sig, on_signal)
-    except ValueError:  # not the main thread: the caller owns signals
-      pass
-  killed = []
-  try:
-    while (pending or running) and stop["by"] is None:
-      if deadline_seconds is not None and time.monotonic() - started_at >= deadline_seconds:
-        stop["by"] = "deadline"
-        break
-      while pending and len(running) < parallel and stop["by"] is None:
-        start(pending.pop(0))
-      reap()
-      if running:
-        time.sleep(poll_seconds)
-    if stop["by"] is not None:
-      why = "deadline reached" if stop["by"] == "deadline" else f"{stop['by']} received"
-      echo(f"[sweep] {why}: SIGTERM to {len(running)} running training(s) (they checkpoint and "
-           f"stop; SIGKILL after {grace_seconds:.0f}s)")
-      signals_seen = stop["signals"]
-      for child in running.values():
-        _signal_group(child.proc, signal.SIGTERM)
-      # Wait for whole process groups, not just the launched command: a launcher script may
-      # exit at once while its python still writes its checkpoint and results.json.
-      grace_ends = time.monotonic() + grace_seconds
-      while (any(_group_alive(c.proc) for c in running.values())
-             and time.monotonic() < grace_ends and stop["signals"] == signals_seen):
-        time.sleep(poll_seconds)
-      for name, child in running.items():
-        if _group_alive(child.proc):
-          echo(f"[sweep] {name}: still running after the grace period: SIGKILL")
-          _signal_group(child.proc, signal.SIGKILL)
-          killed.append(name)
-      for child in running.values():
-        child.proc.wait()
-      for name in list(running):
-        finish(running.pop(name))
-      for s in pending:
-        outcomes[s.run_name] = Outcome(s, "not started")
-      pending.clear()
-  finally:
-    for sig, handler in previous.items():
-      signal.signal(sig, handler)
-  return SweepResult([outcomes[s.run_name] for s in settings], stop["by"], killed)
+  sweep = _Sweep(logdir, overrides, extra, train_command, gpus, children_per_gpu, echo)
+  sweep.plan(settings, skip_completed)
+  with _stop_signals(sweep.stop):
+    sweep.run(parallel, started_at, deadline_seconds, poll_seconds)
+    if sweep.stop.by is not None:
+      sweep.stop_children(grace_seconds, poll_seconds)
+  return SweepResult([sweep.outcomes[s.run_name] for s in settings], sweep.stop.by,
+                     sweep.killed)
 
 
 def summary_table(outcomes: Sequence[Outcome]) -> str:
