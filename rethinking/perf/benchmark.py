@@ -135,10 +135,10 @@ def run(setting: BenchmarkCase, peak_flops: float, measure_epoch: bool = False,
     shutil.rmtree(cfg.logdir, ignore_errors=True)
 
 
-def _measure(session, s: BenchmarkCase, data, measure_epoch: bool, peak_flops: float,
-             image_shape):
+def _calls(session, steps: int):
+  """The three timed calls (train, whole-train-split evaluation, input only), each taking the
+  repeat index, and the number of images the evaluation call sees."""
   spe = session.steps_per_epoch
-  steps = min(s.steps, spe)
 
   def train_call(i):
     session.train_call((max(i, 0) * steps) % (spe - steps + 1), steps)
@@ -162,6 +162,13 @@ def _measure(session, s: BenchmarkCase, data, measure_epoch: bool, peak_flops: f
   def input_call(i):
     input_only(tf.constant(0, tf.int64)).numpy()
 
+  return train_call, eval_call, input_call, int(labels.shape[0])
+
+
+def _measure(session, s: BenchmarkCase, data, measure_epoch: bool, peak_flops: float,
+             image_shape):
+  steps = min(s.steps, session.steps_per_epoch)
+  train_call, eval_call, input_call, num_eval = _calls(session, steps)
   forward, training = models.flops_per_image(session.model)
   common = dict(model=s.model, precision=s.precision, jit=s.jit, batch_size=s.batch_size,
                 eval_batch_size=session.device.eval_batch,
@@ -171,7 +178,7 @@ def _measure(session, s: BenchmarkCase, data, measure_epoch: bool, peak_flops: f
   lines = []
   for phase, call, images_per_call, flops in (
       ("train", train_call, steps * s.batch_size, training),
-      ("eval", eval_call, int(labels.shape[0]), forward),
+      ("eval", eval_call, num_eval, forward),
       ("input", input_call, steps * s.batch_size, 0.0)):
     if phase == "train" and s.baseline == "torch":
       times, torch_line = _interleaved_with_torch(call, s, steps, image_shape, common, training,
@@ -193,7 +200,7 @@ def _measure(session, s: BenchmarkCase, data, measure_epoch: bool, peak_flops: f
   if s.profile_dir:
     lines.append(_profile_line(lambda: train_call(0), s.profile_dir, common, steps))
   if s.keras_fit:
-    rates = _keras_fit_rates(s, data, pipeline.num_train)
+    rates = _keras_fit_rates(s, data, session.source.pipeline.num_train)
     median = statistics.median(rates)
     lines.append({**common, "phase": "keras_fit", "steps": steps,
                   "images_per_call": steps * s.batch_size, "repeats": s.repeats,
