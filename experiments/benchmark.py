@@ -7,9 +7,10 @@
       --jit=false --baseline=torch --nokeras_fit
 
 Prints one JSON line per measurement and a table; --out writes the JSON lines (atomically).
---baseline=torch also trains the same network in PyTorch (rethinking/torch_reference.py: eager,
-channels_last, float32 or bfloat16 autocast) in a subprocess, alternating its timed calls with
-ours (A/B/A/B, the same number of steps per call, medians on both sides), and prints the ratio.
+--baseline=torch also trains the same network in PyTorch (rethinking/perf/torch_reference.py:
+eager, channels_last, float32 or bfloat16 autocast) in a subprocess, alternating its timed calls
+with ours (A/B/A/B, the same number of steps per call, medians on both sides), and prints the
+ratio.
 Each line: model, precision, jit, phase (train|eval|input|keras_fit|epoch), batch_size,
 images_per_second (median of --repeats timed calls after a warm-up), spread [min, max],
 flops_per_image, peak_flops_per_second (a 4096^2 matmul in this process, in the precision's
@@ -27,7 +28,9 @@ from absl import flags
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from experiments import cli  # noqa: E402  pylint: disable=wrong-import-position
 from rethinking import config as config_lib  # noqa: E402
+from rethinking import host  # noqa: E402
 from rethinking import validation  # noqa: E402
+from rethinking.perf import torch_reference  # noqa: E402
 
 _MODELS = flags.DEFINE_list("models", ["inception_small", "mlp_1x512"], "Comma list of model "
                             f"names among {', '.join(config_lib.MODEL_NAMES)}.")
@@ -78,7 +81,6 @@ def check_flags():
                               f"must hold at least --steps x --batch_size = "
                               f"{_STEPS.value * _BATCH_SIZE.value} images")
   if _BASELINE.value == "torch":
-    from rethinking import torch_reference  # pylint: disable=import-outside-toplevel
     if not torch_reference.available():
       return validation.Invalid("baseline", "torch", "PyTorch is not installed (pip install "
                                 "'.[torch]', a CPU build)")
@@ -127,9 +129,9 @@ def _table(lines):
 
 def main(argv):
   cli.start(argv, check_flags)
+  # TensorFlow loads only after the flags are validated.
   import keras  # pylint: disable=import-outside-toplevel
-  from rethinking import benchmark  # pylint: disable=import-outside-toplevel
-  from rethinking import host  # pylint: disable=import-outside-toplevel
+  from rethinking.perf import benchmark  # pylint: disable=import-outside-toplevel
   sizes = [int(v) for v in _PEAK_SIZES.value]
   peaks = {"float32": benchmark.matmul_peak("float32", sizes)}
   if any(p != "float32" for p in _PRECISIONS.value):

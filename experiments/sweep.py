@@ -32,8 +32,8 @@ from absl import flags
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from experiments import cli  # noqa: E402  pylint: disable=wrong-import-position
 from rethinking import rundir  # noqa: E402
-from rethinking import sweep as sweep_lib  # noqa: E402
-from rethinking import sweep_runner  # noqa: E402
+from rethinking.sweep import runner as sweep_runner  # noqa: E402
+from rethinking.sweep import settings as sweep_lib  # noqa: E402
 from rethinking import validation  # noqa: E402
 
 EXIT_NOT_COMPLETED = 1  # the sweep ran to its end and some setting did not complete

@@ -13,8 +13,8 @@ import sys
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from rethinking import benchmark  # noqa: E402
 from rethinking import config as config_lib  # noqa: E402
+from rethinking.perf import benchmark  # noqa: E402
 from rethinking.training import trainer  # noqa: E402
 
 STOP_AT = 6

@@ -1,4 +1,4 @@
-"""The benchmark harness (experiments/benchmark.py, rethinking/benchmark.py) on a tiny setting:
+"""The benchmark harness (experiments/benchmark.py, rethinking/perf/) on a tiny setting:
 well-formed measurements through the trainer's own path. No test asserts a speed."""
 import glob
 import json
@@ -8,9 +8,12 @@ import sys
 import tempfile
 
 import pytest
+import tensorflow as tf
 
-from rethinking import benchmark
 from rethinking import models
+from rethinking.perf import benchmark
+from rethinking.perf import op_profile
+from rethinking.perf import torch_reference
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 KEYS = {"model", "precision", "jit", "phase", "batch_size", "images_per_second", "spread",
@@ -87,7 +90,7 @@ def test_bad_flags_fail_in_one_line_and_write_nothing(tmp_path, flag):
 def test_the_torch_reference_module_imports_without_torch():
   """The parent process never imports torch: only the subprocess does."""
   proc = subprocess.run([sys.executable, "-c", (
-      "import sys; import rethinking.torch_reference as t; "
+      "import sys; import rethinking.perf.torch_reference as t; "
       "assert 'torch' not in sys.modules; print(t.PRECISIONS)")],
       capture_output=True, text=True, timeout=60, check=False, cwd=ROOT)
   assert proc.returncode == 0, proc.stderr[-2000:]
@@ -95,7 +98,6 @@ def test_the_torch_reference_module_imports_without_torch():
 
 def test_the_torch_reference_has_table1s_parameter_count_and_the_same_shapes():
   torch = pytest.importorskip("torch")
-  from rethinking import torch_reference  # pylint: disable=import-outside-toplevel
   model = torch_reference.build()
   assert torch_reference.count_params(model) == 1_649_402 == models.count_params(
       models.build("inception_small"))
@@ -111,7 +113,6 @@ def test_the_torch_reference_has_table1s_parameter_count_and_the_same_shapes():
 @pytest.mark.parametrize("precision", ["float32", "mixed_bfloat16"])
 def test_the_torch_reference_times_training_calls_in_a_subprocess(precision):
   pytest.importorskip("torch")
-  from rethinking import torch_reference  # pylint: disable=import-outside-toplevel
   with torch_reference.TorchReference(precision, batch_size=4, steps=1, threads=1) as reference:
     assert reference.params == 1_649_402 and "torch" in reference.description
     assert all(reference.timed_call() > 0 for _ in range(2))
@@ -145,8 +146,6 @@ def test_the_torch_baseline_refuses_what_it_cannot_compare(tmp_path, flags):
 
 
 def test_the_op_table_sums_a_traced_calls_ops_by_type_and_category(tmp_path):
-  import tensorflow as tf  # pylint: disable=import-outside-toplevel
-  from rethinking import op_profile  # pylint: disable=import-outside-toplevel
   x, w = tf.ones([2, 8, 8, 3]), tf.ones([3, 3, 3, 4])
   conv = tf.function(lambda x, w: tf.nn.relu(tf.nn.conv2d(x, w, 1, "SAME")))
   conv(x, w)

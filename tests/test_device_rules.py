@@ -1,6 +1,8 @@
 """The per-device rule for XLA and the evaluation batch (rethinking/training/device_rules.py)."""
 import pytest
 
+from rethinking import config as config_lib
+from rethinking import rundir
 from rethinking.training import device_rules
 
 
@@ -34,7 +36,6 @@ def test_unknown_kinds_and_negative_batches_are_refused(kind, eval_batch):
 # --- Recorded and resumable -------------------------------------------------------------------
 
 def _config(logdir, **train):
-  from rethinking import config as config_lib  # pylint: disable=import-outside-toplevel
   return config_lib.RunConfig(
       corruption=config_lib.CorruptionConfig(kind="random_labels", seed=3),
       model=config_lib.ModelConfig(name="mlp_1x512"),
@@ -43,7 +44,8 @@ def _config(logdir, **train):
 
 
 def _run(cfg, said=None):
-  from rethinking import benchmark  # pylint: disable=import-outside-toplevel
+  # TensorFlow loads only for the tests that train: the rule tests above run without it.
+  from rethinking.perf import benchmark  # pylint: disable=import-outside-toplevel
   from rethinking.training import trainer  # pylint: disable=import-outside-toplevel
   data = benchmark.synthetic_data(64, 40, image_shape=(8, 8, 3), seed=3)
   return trainer.Trainer(cfg, data=data, say=(said.append if said is not None else
@@ -66,7 +68,6 @@ def test_a_run_records_the_xla_and_evaluation_batch_it_used_and_the_batch_change
 def test_runs_from_before_the_rule_resume_and_completed_ones_are_not_trained_again(tmp_path):
   """A config written with jit=False and no eval_batch_size (before the rule) is the same
   setting as today's default config; a completed one is returned as it is."""
-  from rethinking import rundir  # pylint: disable=import-outside-toplevel
   old = _config(tmp_path, jit=False).to_dict()
   del old["train"]["eval_batch_size"]
   new = _config(tmp_path).to_dict()

@@ -11,7 +11,7 @@ from absl import flags
 
 from experiments import train  # defines train.py's flags
 from rethinking import rundir
-from rethinking import sweep
+from rethinking.sweep import settings as sweep
 from rethinking import validation
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

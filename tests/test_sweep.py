@@ -1,4 +1,4 @@
-"""experiments/sweep.py and rethinking.sweep: sharding, skipping, resuming, deadlines, signals,
+"""experiments/sweep.py and rethinking/sweep/: sharding, skipping, resuming, deadlines, signals,
 GPU assignment. The training command is a small fake (no TensorFlow): each flagfile says how its
 run behaves (complete, fail, stop on SIGTERM, ignore SIGTERM, ...), so every test runs in seconds.
 """
@@ -15,8 +15,8 @@ import pytest
 
 from rethinking import paper
 from rethinking import rundir
-from rethinking import sweep
-from rethinking import sweep_runner
+from rethinking.sweep import runner as sweep_runner
+from rethinking.sweep import settings as sweep
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

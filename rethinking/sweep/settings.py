@@ -1,10 +1,10 @@
-"""Sweeps: many flagfiles -> many runs of experiments/train.py, one subprocess each.
+"""The settings of a sweep and the command of each run.
 
 A *setting* is one flagfile `flags/<group>/<name>.flags`; its run directory is
 `<logdir>/<group>-<name>/` (`rundir.setting_run_name`), so that the report can join it with
 `rethinking.paper` by name. This module turns specs into settings and commands;
-rethinking.sweep_runner runs them. A sweep expands setting specs (group names or globs) into a sorted
-list, keeps one shard of it (setting i goes to shard i % num_shards), skips settings whose
+rethinking.sweep.runner runs them. A sweep expands setting specs (group names or globs) into a
+sorted list, keeps one shard of it (setting i goes to shard i % num_shards), skips settings whose
 results.json says "completed", and runs the rest as subprocesses, `parallel` at a time (or
 `children_per_gpu` on each of `gpus`). A broken run is simply started again: train.py resumes
 from its newest checkpoint. One failing run never stops the others.
@@ -27,7 +27,7 @@ from typing import Dict, List, Mapping, Optional, Sequence
 
 from rethinking import rundir
 
-REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 FLAGS_DIR = os.path.join(REPO_ROOT, "flags")
 GROUPS = rundir.GROUPS
 DEFAULT_TRAIN_COMMAND = (sys.executable, os.path.join(REPO_ROOT, "experiments", "train.py"))

@@ -17,13 +17,18 @@ import tempfile
 import time
 from typing import Callable, List, Optional, Tuple
 
+import keras
 import numpy as np
 import tensorflow as tf
 
 from rethinking import config as config_lib
+from rethinking import host
+from rethinking import models
 from rethinking.data import corruption as corruption_lib
 from rethinking.data import pipeline as pipeline_lib
-from rethinking import host
+from rethinking.data import preprocessing
+from rethinking.perf import op_profile
+from rethinking.perf import torch_reference
 from rethinking.training import trainer as trainer_lib
 
 
@@ -97,7 +102,7 @@ class BenchmarkCase:
   # Also time plain Keras `model.fit` on the same model, batch, optimizer and (preprocessed,
   # host-resident) images in this process: the baseline our path is compared against.
   keras_fit: bool = False
-  # "torch": also time rethinking/torch_reference.py's PyTorch network (channels_last, same
+  # "torch": also time rethinking/perf/torch_reference.py's PyTorch network (channels_last, same
   # precision, batch and steps per call) in a subprocess, alternating with our training calls.
   baseline: Optional[str] = None
   # Also trace one training call with the TensorFlow profiler into this directory (TensorBoard's
@@ -130,11 +135,10 @@ def run(setting: BenchmarkCase, peak_flops: float, measure_epoch: bool = False,
     shutil.rmtree(cfg.logdir, ignore_errors=True)
 
 
-def _measure(session, s: BenchmarkCase, data, measure_epoch: bool, peak_flops: float,
-             image_shape):
-  from rethinking import models  # pylint: disable=import-outside-toplevel
+def _calls(session, steps: int):
+  """The three timed calls (train, whole-train-split evaluation, input only), each taking the
+  repeat index, and the number of images the evaluation call sees."""
   spe = session.steps_per_epoch
-  steps = min(s.steps, spe)
 
   def train_call(i):
     session.train_call((max(i, 0) * steps) % (spe - steps + 1), steps)
@@ -158,6 +162,13 @@ def _measure(session, s: BenchmarkCase, data, measure_epoch: bool, peak_flops: f
   def input_call(i):
     input_only(tf.constant(0, tf.int64)).numpy()
 
+  return train_call, eval_call, input_call, int(labels.shape[0])
+
+
+def _measure(session, s: BenchmarkCase, data, measure_epoch: bool, peak_flops: float,
+             image_shape):
+  steps = min(s.steps, session.steps_per_epoch)
+  train_call, eval_call, input_call, num_eval = _calls(session, steps)
   forward, training = models.flops_per_image(session.model)
   common = dict(model=s.model, precision=s.precision, jit=s.jit, batch_size=s.batch_size,
                 eval_batch_size=session.device.eval_batch,
@@ -167,7 +178,7 @@ def _measure(session, s: BenchmarkCase, data, measure_epoch: bool, peak_flops: f
   lines = []
   for phase, call, images_per_call, flops in (
       ("train", train_call, steps * s.batch_size, training),
-      ("eval", eval_call, int(labels.shape[0]), forward),
+      ("eval", eval_call, num_eval, forward),
       ("input", input_call, steps * s.batch_size, 0.0)):
     if phase == "train" and s.baseline == "torch":
       times, torch_line = _interleaved_with_torch(call, s, steps, image_shape, common, training,
@@ -189,7 +200,7 @@ def _measure(session, s: BenchmarkCase, data, measure_epoch: bool, peak_flops: f
   if s.profile_dir:
     lines.append(_profile_line(lambda: train_call(0), s.profile_dir, common, steps))
   if s.keras_fit:
-    rates = _keras_fit_rates(s, data, pipeline.num_train)
+    rates = _keras_fit_rates(s, data, session.source.pipeline.num_train)
     median = statistics.median(rates)
     lines.append({**common, "phase": "keras_fit", "steps": steps,
                   "images_per_call": steps * s.batch_size, "repeats": s.repeats,
@@ -203,7 +214,6 @@ def _measure(session, s: BenchmarkCase, data, measure_epoch: bool, peak_flops: f
 
 def _profile_line(call: Callable[[], None], profile_dir: str, common: dict, steps: int) -> dict:
   """One traced training call (already compiled), its op table by op type and by category."""
-  from rethinking import op_profile  # pylint: disable=import-outside-toplevel
   rows = op_profile.op_table(op_profile.trace(call, profile_dir))
   as_dicts = lambda table: [dataclasses.asdict(r) for r in table]  # noqa: E731
   return {**common, "phase": "profile", "steps": steps, "profile_dir": profile_dir,
@@ -217,10 +227,8 @@ def _interleaved_with_torch(train_call, s: BenchmarkCase, steps: int, image_shap
   """Our timed training calls alternating with the PyTorch reference's (same batch, steps per
   call and precision; its process idles while ours runs and vice versa). Returns our times and
   the torch measurement line (phase "torch")."""
-  from rethinking import torch_reference  # pylint: disable=import-outside-toplevel
   if s.model != "inception_small":
     raise ValueError(f"the torch reference is inception_small only, not {s.model}")
-  from rethinking.data import preprocessing  # pylint: disable=import-outside-toplevel
   crop = preprocessing.crop_size_for(image_shape[0])
   with torch_reference.TorchReference(s.precision, s.batch_size, steps,
                                       image_size=crop) as reference:
@@ -242,9 +250,6 @@ def _keras_fit_rates(s: BenchmarkCase, data, num_train: int) -> List[float]:
   of `repeats + 1` epochs of `steps` batches; per epoch, the rate between its first and last
   batch end (so fit's per-call setup and the compiling first epoch are excluded, as warm-up is
   for our own path)."""
-  import keras  # pylint: disable=import-outside-toplevel
-  from rethinking import models  # pylint: disable=import-outside-toplevel
-  from rethinking.data import preprocessing  # pylint: disable=import-outside-toplevel
   keras.mixed_precision.set_global_policy(s.precision)
   n = min(num_train, s.steps * s.batch_size) // s.batch_size * s.batch_size
   x = preprocessing.preprocess_eval(data.train_images[:n]).numpy()

@@ -12,7 +12,7 @@ thread pools and oneDNN builds would compete); the benchmark asks it for one tim
 time and interleaves these calls with its own. torch is an optional extra (`pip install
 .[torch]`); this module imports it only inside the subprocess.
 
-  python -m rethinking.torch_reference --precision=float32 --batch_size=128 --steps=20
+  python -m rethinking.perf.torch_reference --precision=float32 --batch_size=128 --steps=20
   (then one line per request on stdin: "time" -> seconds of `steps` training steps; "quit")
 """
 from __future__ import annotations
@@ -22,6 +22,7 @@ import importlib.util
 import os
 import subprocess
 import sys
+import time
 from typing import List, Optional
 
 PRECISIONS = ("float32", "mixed_bfloat16")
@@ -41,6 +42,7 @@ def available() -> bool:
 def build(num_classes: int = 10, in_channels: int = 3):
   """The network as a torch.nn.Module (float32, NCHW semantics; convert the memory format with
   `.to(memory_format=torch.channels_last)`)."""
+  # torch is an optional extra: importing this module (the benchmark's parent) must not need it.
   import torch  # pylint: disable=import-outside-toplevel
   from torch import nn  # pylint: disable=import-outside-toplevel
 
@@ -97,6 +99,7 @@ class _Trainer:
 
   def __init__(self, precision: str, batch_size: int, steps: int, image_size: int = 28,
                seed: int = 0):
+    # torch is an optional extra: importing this module (the benchmark's parent) must not need it.
     import torch  # pylint: disable=import-outside-toplevel
     if precision not in PRECISIONS:
       raise ValueError(f"precision {precision!r}: must be one of {', '.join(PRECISIONS)}")
@@ -130,7 +133,6 @@ class _Trainer:
     return loss.detach()
 
   def timed_call(self) -> float:
-    import time  # pylint: disable=import-outside-toplevel
     start = time.perf_counter()
     total = sum(self.step() for _ in range(self.steps))
     float(total)  # the losses, as our call returns its loss sum
@@ -146,6 +148,7 @@ def _serve(argv: Optional[List[str]] = None) -> None:
   parser.add_argument("--threads", type=int, default=0, help="0: torch's default (one per core)")
   args = parser.parse_args(argv)
   if args.threads:
+    # torch is an optional extra: importing this module (the benchmark's parent) must not need it.
     import torch  # pylint: disable=import-outside-toplevel
     torch.set_num_threads(args.threads)
   trainer = _Trainer(args.precision, args.batch_size, args.steps, args.image_size)
@@ -185,11 +188,11 @@ class TorchReference:
     self.params = 0
 
   def __enter__(self) -> "TorchReference":
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(
         [root] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p])}
     self.process = subprocess.Popen(
-        [sys.executable, "-m", "rethinking.torch_reference", *self.args],
+        [sys.executable, "-m", "rethinking.perf.torch_reference", *self.args],
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
     first = self.process.stdout.readline().split()
     if not first or first[0] != "ready":

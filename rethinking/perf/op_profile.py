@@ -16,6 +16,7 @@ import re
 from typing import Callable, Dict, List
 
 import tensorflow as tf
+from tensorflow.tsl.profiler.protobuf import xplane_pb2
 
 # Op type (oneDNN's _Mkl/_MklNative/_MklFused prefixes removed) -> category.
 _CATEGORIES = (
@@ -74,7 +75,6 @@ def category(kind: str) -> str:
 def op_table(logdir: str) -> List[OpRow]:
   """Rows by descending time: every op event of the newest trace under logdir, summed by op
   type. Op events are the host plane's events named "<op name>:<op type>"."""
-  from tensorflow.tsl.profiler.protobuf import xplane_pb2  # pylint: disable=import-outside-toplevel
   paths = sorted(glob.glob(os.path.join(logdir, "**", "*.xplane.pb"), recursive=True),
                  key=os.path.getmtime)
   if not paths:
