@@ -16,7 +16,6 @@ import math
 from typing import Dict, List, Mapping, Optional
 
 from rethinking import paper
-from rethinking.report import cells
 from rethinking.report import fit
 from rethinking.report import markdown as md
 from rethinking.report import plotting
@@ -203,7 +202,7 @@ def markdown_1b(figure: dict) -> List[str]:
                + ("" if g["contiguous"] or len(g["levels"]) < 2 else
                   "; levels with a gap between them, drawn as points"))
     if g["same_seed_runs_left_out"]:
-      out.append(f"  - same seed as a counted run, left out: "
+      out.append("  - same seed as a counted run, left out: "
                  + ", ".join(f"`{p}`" for p in g["same_seed_runs_left_out"]))
   single = [g["label"] for g in figure["lines"] if len(g["levels"]) < 2]
   if single:

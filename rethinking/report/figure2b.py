@@ -9,7 +9,6 @@ from typing import Dict, List, Mapping
 import numpy as np
 
 from rethinking import paper
-from rethinking.report import cells
 from rethinking.report import markdown as md
 from rethinking.report import plotting
 from rethinking.report.runs import Run, ran_on

@@ -1,0 +1,50 @@
+"""Verdicts with their scope: the vocabulary of the claims ledger and the one rule that turns
+per-model evidence into a verdict ("holds" needs full-data evidence for every model the claim
+is about; evidence on a subset or for some models gives at most "partly")."""
+from __future__ import annotations
+
+from typing import Dict, Iterable, List, Sequence, Tuple
+
+from rethinking.report import markdown as md
+
+HOLDS, PARTLY, FAILS, NOT_MEASURED = "holds", "partly", "does not hold", md.NOT_MEASURED
+FULL_N = "n = 50,000"
+
+
+def claim(claim: str, verdict: str, evidence: List[str], why: str = "",
+          scope: str = "") -> dict:
+  return {"claim": claim, "verdict": verdict if evidence else NOT_MEASURED,
+          "scope": scope if evidence else "", "evidence": evidence,
+          "why": why if evidence else ""}
+
+
+def names(models: Iterable[str]) -> str:
+  return ", ".join(models)
+
+
+def sizes_text(sizes: Iterable[int]) -> str:
+  sizes = sorted(set(sizes))
+  text = f"{sizes[0]:,}" if len(sizes) == 1 else f"{sizes[0]:,}-{sizes[-1]:,}"
+  return f"n = {text}"
+
+
+def scoped(models: Sequence[str], outcome: Dict[str, bool],
+           subset: Dict[str, str]) -> Tuple[str, str]:
+  """(verdict, scope) of a claim about `models` (names, in order) from full-data outcomes
+  (model -> whether the claim held for it at n = 50,000) and subset-only evidence (model -> its
+  n's text)."""
+  held = [m for m in models if outcome.get(m) is True]
+  failed = [m for m in models if outcome.get(m) is False]
+  sub = [m for m in models if m not in outcome and m in subset]
+  missing = [m for m in models if m not in outcome and m not in subset]
+  if not held and not failed:
+    verdict = PARTLY if sub else NOT_MEASURED
+  elif not held:
+    verdict = FAILS
+  else:
+    verdict = HOLDS if not (failed or sub or missing) else PARTLY
+  parts = [f"holds for {names(held)} at {FULL_N}"] if held else []
+  parts += [f"does not hold for {names(failed)} at {FULL_N}"] if failed else []
+  parts += [f"{m}: subset only ({subset[m]})" for m in sub]
+  parts += [f"{names(missing)}: not measured"] if missing else []
+  return verdict, "; ".join(parts)
