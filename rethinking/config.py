@@ -10,6 +10,7 @@ import dataclasses
 from typing import Any, Dict, Optional
 
 from rethinking import defaults
+from rethinking.models import registry
 
 DATASETS = ("cifar10", "mnist", "imagenet2012")
 # The one list of each kind of corruption, TF-free so that flags and the report can read them:
@@ -23,10 +24,9 @@ CORRUPTIONS_WITH_PROB = ("labels",)
 STRATEGIES = ("default", "mirrored", "multi_worker", "tpu")
 PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
 PIXEL_UNITS = ("pixel", "value")
-# The model registry's names (rethinking.models.MODEL_NAMES; a test keeps the two equal). Kept
-# here too so that flags are validated in a fraction of a second, before TensorFlow is imported.
-MODEL_NAMES = ("inception_small", "inception_small_nobn", "alexnet_small", "mlp_1x512",
-               "mlp_3x512", "inception_v3")
+# The model registry's names: its table is TensorFlow-free, so flags are validated in a
+# fraction of a second, before TensorFlow is imported.
+MODEL_NAMES = registry.MODEL_NAMES
 
 
 def label_probability(kind: str, prob: float = 0.0) -> float:

@@ -53,7 +53,8 @@ def test_augmentation_is_a_fixed_function_of_its_seed():
 
 def test_a_tiny_imagenet_run_trains_and_reports_top5(tmp_path, monkeypatch):
   from rethinking.models import registry
-  monkeypatch.setitem(registry._DEFAULT_INPUT, "inception_v3", ((75, 75, 3), 1000))
+  monkeypatch.setitem(registry.MODELS, "inception_v3", registry.Entry(
+      "inception_v3", input_shape=(75, 75, 3), num_classes=1000))
   monkeypatch.setattr(imagenet, "TRAIN_EVAL_EXAMPLES", 8)
   cfg = config_lib.RunConfig(
       data=config_lib.DataConfig(name="imagenet2012", train_size=8),

@@ -121,6 +121,17 @@ def test_registry_names_match_the_config_names():
   assert set(CIFAR_MODELS) | {"inception_v3"} == set(models.MODEL_NAMES)
 
 
+def test_model_names_are_checkable_without_tensorflow():
+  """Flags are validated before TensorFlow loads: the registry is a TensorFlow-free table, and
+  adding a model is its module plus one registry line."""
+  code = ("import sys; from rethinking import config, models; "
+          "assert 'alexnet_small' in config.MODEL_NAMES == models.MODEL_NAMES; "
+          "assert models.default_input_shape('inception_v3') == (299, 299, 3); "
+          "sys.exit(1 if 'tensorflow' in sys.modules or 'keras' in sys.modules else 0)")
+  done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+  assert done.returncode == 0, done.stderr[-2000:]
+
+
 def test_unknown_model_name_raises_value_error_listing_the_known_names():
   with pytest.raises(ValueError) as error:
     models.build("resnet18")
