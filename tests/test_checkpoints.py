@@ -8,6 +8,7 @@ import tensorflow as tf
 
 import make_legacy_checkpoint  # tests/: how tests/data/legacy_run was written
 from rethinking import rundir
+from rethinking.training import optimizer as optimizer_lib
 from rethinking.training import steps
 from rethinking.training import trainer
 
@@ -92,9 +93,9 @@ def test_the_compiled_call_checks_the_stop_flag_before_every_step(tmp_path):
   optimizer.build(model.trainable_variables)
   flag = tf.Variable(False)
   step = tf.Variable(0, dtype=tf.int64)
-  call = steps.make_train_call(
-      model, optimizer, lambda s: 0.01, _StopAtStep(flag, at=13), tf.distribute.get_strategy(),
-      tf.summary.create_file_writer(str(tmp_path)), step, flag)
+  call = steps.TrainCall(
+      model, optimizer_lib.Optimization(optimizer, lambda s: 0.01), _StopAtStep(flag, at=13),
+      tf.distribute.get_strategy(), tf.summary.create_file_writer(str(tmp_path)), step, flag)
   result = call(10, 50)
   assert result.steps == 4  # steps 10, 11, 12, 13; the flag was set during step 13
   assert int(step.numpy()) == 14 and int(optimizer.iterations.numpy()) == 4

@@ -2,7 +2,7 @@
 
 - Semantics: `--batch_size` is global. Each of R replicas takes batch/R distinct examples of
   the same global batch (pipeline.ResidentPipeline.train_batch) and a loss divided by R
-  (steps.make_train_call); the optimizer sums gradients over replicas, so R replicas take the
+  (steps.TrainCall); the optimizer sums gradients over replicas, so R replicas take the
   step one device takes, up to float rounding. Batch-norm moments are per replica (not synced).
 - Devices: `split_cpu(n)` makes n logical CPU devices before TensorFlow starts, so that
   `mirrored` runs n replicas on any machine (a testing aid: they share the same cores).
@@ -12,7 +12,7 @@
   multi-worker guide), and read the chief's run directory to resume.
 - Failures: a killed peer fails the next collective at once (the connection resets), a hung
   one after COLLECTIVE_TIMEOUT_SECONDS; either surfaces as one `PeerFailure` in every other
-  worker. A stop requested on any worker stops all at one step (steps.make_train_call); a peer
+  worker. A stop requested on any worker stops all at one step (steps.TrainCall); a peer
   that never joins ends the wait after JOIN_TIMEOUT_SECONDS.
 """
 from __future__ import annotations

@@ -10,7 +10,7 @@ and `evaluate(evaluator, splits)` for the whole-split passes. A call never cross
 from __future__ import annotations
 
 import dataclasses
-from typing import Optional
+from typing import Dict, Optional, Protocol, Tuple
 
 import tensorflow as tf
 
@@ -35,6 +35,34 @@ class DataSummary:
   @property
   def fingerprints(self) -> dict:
     return {"data": self.fingerprint, "corruption": self.corruption_fingerprint}
+
+
+def split_metrics(split: str, loss_sum: float, correct: int, count: int,
+                  top5_correct: Optional[int] = None) -> Dict[str, float]:
+  """The metrics of one whole-split pass from its sums, as the history records them (the one
+  place they are computed): accuracy and mean cross-entropy (top-5 accuracy when measured), and
+  the correct count, from which the trainer tells a fit."""
+  count = max(count, 1)
+  out = {f"{split}_accuracy": correct / count, f"{split}_loss": loss_sum / count,
+         f"{split}_correct": int(correct)}
+  if top5_correct is not None:
+    out[f"{split}_top5_accuracy"] = top5_correct / count
+  return out
+
+
+class Source(Protocol):
+  """The face every data source shows the trainer and the compiled call (see the module's
+  docstring for when each is called)."""
+  steps_per_epoch: int
+  input_shape: Tuple[int, int, int]
+  num_classes: int
+  summary: DataSummary
+
+  def host_inputs(self, start: int, num_steps: int) -> tuple: ...
+  def begin_call(self, inputs, start): ...
+  def step_inputs(self, context, step) -> tuple: ...
+  def replica_batch(self, *args) -> Tuple[tf.Tensor, tf.Tensor]: ...
+  def evaluate(self, evaluator, splits=("train", "test")) -> Dict[str, float]: ...
 
 
 class ResidentSource:
@@ -77,11 +105,8 @@ class ResidentSource:
     out = {}
     for split, (images, labels) in self.pipeline.eval_splits().items():
       if split in splits:
-        n = int(labels.shape[0])
         loss, correct = evaluator.whole_split(images, labels)
-        out[f"{split}_accuracy"] = int(correct) / n
-        out[f"{split}_loss"] = float(loss) / n
-        out[f"{split}_correct"] = int(correct)
+        out.update(split_metrics(split, float(loss), int(correct), int(labels.shape[0])))
     return out
 
 
@@ -151,15 +176,13 @@ class StreamedSource:
         loss += float(batch_loss)
         correct += int(batch_correct)
         top5 += int(batch_top5)
-      out[f"{split}_accuracy"] = correct / max(n, 1)
-      out[f"{split}_top5_accuracy"] = top5 / max(n, 1)
-      out[f"{split}_loss"] = loss / max(n, 1)
-      out[f"{split}_correct"] = correct
+      out.update(split_metrics(split, loss, correct, n, top5_correct=top5))
     return out
 
 
 def make_source(cfg: config_lib.RunConfig, strategy: tf.distribute.Strategy,
-                data: Optional[pipeline_lib.PreparedData] = None, image_size: int = 0):
+                data: Optional[pipeline_lib.PreparedData] = None,
+                image_size: int = 0) -> Source:
   """The source for a run: streamed for ImageNet, resident otherwise (`data` given or loaded
   and corrupted here). image_size: the model's input side, for streamed data."""
   from rethinking.data import datasets  # pylint: disable=import-outside-toplevel

@@ -64,99 +64,108 @@ class CallResult:
   peer_stopped: bool = False  # another worker's stop request ended the call (multi-worker)
 
 
-def make_train_call(model: keras.Model, optimizer, schedule, source,
-                    strategy: tf.distribute.Strategy, writer, step_variable: tf.Variable,
-                    stop_flag: tf.Variable, *, precision: str = "float32", jit: bool = False):
-  """Returns `train_call(start, num_steps) -> CallResult`, running steps [start, start + n)."""
-  variables = model.trainable_variables
-  replicas = strategy.num_replicas_in_sync
-  scale_for_float16 = precision == "mixed_float16"
+class TrainCall:
+  """`call(start, num_steps) -> CallResult`: SGD steps [start, start + n) in one compiled call.
 
-  def gradients(images, labels):
+  The inner loop of Orbit's split (its `train(num_steps)`): built once per run from the session's
+  model, optimization (training/optimizer.py), data source and strategy."""
+
+  def __init__(self, model: keras.Model, optimization, source, strategy: tf.distribute.Strategy,
+               writer, step_variable: tf.Variable, stop_flag: tf.Variable, *, jit: bool = False):
+    self.model, self.optimization, self.source = model, optimization, source
+    self.strategy, self.writer = strategy, writer
+    self.step_variable, self.stop_flag = step_variable, stop_flag
+    self.variables = model.trainable_variables
+    self.sgd_step = self._sgd_step_for(jit)
+    self.compiled_call = tf.function(self._steps)
+
+  def gradients(self, images, labels):
+    """(mean cross-entropy, correct predictions, gradients) of one replica's batch."""
     with tf.GradientTape() as tape:
-      logits = tf.cast(model(images, training=True), tf.float32)
+      logits = tf.cast(self.model(images, training=True), tf.float32)
       # The functional loss: a plain mean over this replica's examples. (Keras' loss *classes*
       # already divide by the replica count under a strategy; dividing here once, explicitly,
       # keeps the total right whatever Keras does.) Gradients are summed over replicas.
       cross_entropy = tf.reduce_mean(keras.losses.sparse_categorical_crossentropy(
           labels, logits, from_logits=True))
-      penalty = tf.add_n(model.losses) if model.losses else tf.constant(0.0)
-      loss = (cross_entropy + tf.cast(penalty, tf.float32)) / replicas
-      if scale_for_float16:
-        loss = optimizer.scale_loss(loss)
-    grads = tape.gradient(loss, variables)
+      penalty = tf.add_n(self.model.losses) if self.model.losses else tf.constant(0.0)
+      loss = (cross_entropy + tf.cast(penalty, tf.float32)) / self.strategy.num_replicas_in_sync
+      loss = self.optimization.scaled_loss(loss)
+    grads = tape.gradient(loss, self.variables)
     correct = tf.reduce_sum(tf.cast(
         tf.equal(tf.argmax(logits, -1, output_type=tf.int32), labels), tf.int32))
     return cross_entropy, correct, grads
 
-  def sgd_step(images, labels):
-    cross_entropy, correct, grads = gradients(images, labels)
-    optimizer.apply(grads, variables)
-    return cross_entropy, correct
+  def _sgd_step_for(self, jit: bool):
+    optimizer, variables = self.optimization.optimizer, self.variables
+    gradients = self.gradients
+    if jit and self.strategy is not tf.distribute.get_strategy():
+      # Cross-replica gradient aggregation cannot live inside an XLA cluster: compile the rest.
+      gradients = tf.function(self.gradients, jit_compile=True)
 
-  if jit and strategy is tf.distribute.get_strategy():  # the default strategy: one device
-    sgd_step = tf.function(sgd_step, jit_compile=True)
-  elif jit:
-    # Cross-replica gradient aggregation cannot live inside an XLA cluster: compile the rest.
-    compiled_gradients = tf.function(gradients, jit_compile=True)
-
-    def sgd_step(images, labels):  # noqa: F811
-      cross_entropy, correct, grads = compiled_gradients(images, labels)
+    def sgd_step(images, labels):
+      cross_entropy, correct, grads = gradients(images, labels)
       optimizer.apply(grads, variables)
       return cross_entropy, correct
 
-  def stop_requested():
-    if not distribution.spans_workers(strategy):
-      return stop_flag.read_value()
+    if jit and self.strategy is tf.distribute.get_strategy():  # the default strategy: one device
+      return tf.function(sgd_step, jit_compile=True)
+    return sgd_step
+
+  def stop_requested(self):
+    if not distribution.spans_workers(self.strategy):
+      return self.stop_flag.read_value()
     # Every worker must stop at the same step, or the others wait in the next collective for
     # it: a stop requested on any worker (a signal sent to one only) stops them all.
-    requests = strategy.run(lambda: tf.cast(stop_flag.read_value(), tf.int32))
-    return strategy.reduce(tf.distribute.ReduceOp.SUM, requests, axis=None) > 0
+    requests = self.strategy.run(lambda: tf.cast(self.stop_flag.read_value(), tf.int32))
+    return self.strategy.reduce(tf.distribute.ReduceOp.SUM, requests, axis=None) > 0
 
-  def replica_step(*args):
-    return sgd_step(*source.replica_batch(*args))
+  def _replica_step(self, *args):
+    return self.sgd_step(*self.source.replica_batch(*args))
 
-  @tf.function
-  def compiled_call(inputs, start, num_steps):
-    context = source.begin_call(inputs, start)
+  def _log_step(self, step, cross_entropy):
+    with tf.compat.v1.name_scope(None):  # tags without the loop's "while/" scope
+      tf.summary.scalar("train/loss", cross_entropy, step=step + 1,
+                        description="cross-entropy of the training batch (mean over the "
+                                    "global batch, training mode, before the update)")
+      tf.summary.scalar("train/learning_rate", self.optimization.learning_rate(step),
+                        step=step + 1, description="SGD learning rate used by this step")
+
+  def _steps(self, inputs, start, num_steps):
+    """The compiled loop: (steps done, summed loss, correct, first non-finite step or -1)."""
+    strategy = self.strategy
+    context = self.source.begin_call(inputs, start)
     loss_sum = tf.constant(0.0, tf.float32)
     correct_sum = tf.constant(0, tf.int64)
     first_nonfinite = tf.constant(-1, tf.int64)
     done = tf.constant(0, tf.int64)
-    with writer.as_default():
+    with self.writer.as_default():
       for i in tf.range(num_steps):
-        if stop_requested():
+        if self.stop_requested():
           break
         step = start + i
-        cross_entropy, correct = strategy.run(replica_step,
-                                              args=source.step_inputs(context, step))
+        cross_entropy, correct = strategy.run(self._replica_step,
+                                              args=self.source.step_inputs(context, step))
         cross_entropy = tf.cast(
             strategy.reduce(tf.distribute.ReduceOp.MEAN, cross_entropy, axis=None), tf.float32)
         correct = strategy.reduce(tf.distribute.ReduceOp.SUM, correct, axis=None)
         first_nonfinite = tf.where(
             tf.logical_and(first_nonfinite < 0, tf.logical_not(tf.math.is_finite(cross_entropy))),
             step + 1, first_nonfinite)
-        with tf.compat.v1.name_scope(None):  # tags without the loop's "while/" scope
-          tf.summary.scalar("train/loss", cross_entropy, step=step + 1,
-                            description="cross-entropy of the training batch (mean over "
-                                        "the global batch, training mode, before the update)")
-          tf.summary.scalar("train/learning_rate", schedule(step), step=step + 1,
-                            description="SGD learning rate used by this step")
+        self._log_step(step, cross_entropy)
         loss_sum += cross_entropy
         correct_sum += tf.cast(correct, tf.int64)
         done = i + 1
-    step_variable.assign(start + done)
+    self.step_variable.assign(start + done)
     return done, loss_sum, correct_sum, first_nonfinite
 
-  def train_call(start: int, num_steps: int) -> CallResult:
-    inputs = source.host_inputs(start, num_steps)
-    done, loss_sum, correct, nonfinite = compiled_call(
+  def __call__(self, start: int, num_steps: int) -> CallResult:
+    inputs = self.source.host_inputs(start, num_steps)
+    done, loss_sum, correct, nonfinite = self.compiled_call(
         inputs, tf.constant(start, tf.int64), tf.constant(num_steps, tf.int64))
     # Fewer steps than asked with no local request: another worker's stop (stop_requested).
-    peer_stopped = int(done) < num_steps and not bool(stop_flag.numpy())
+    peer_stopped = int(done) < num_steps and not bool(self.stop_flag.numpy())
     return CallResult(int(done), float(loss_sum), int(correct), int(nonfinite), peer_stopped)
-
-  return train_call
 
 
 class Evaluator:

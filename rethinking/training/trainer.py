@@ -26,6 +26,7 @@ from rethinking import host
 from rethinking import rundir
 from rethinking.data import pipeline as pipeline_lib
 from rethinking.training import device_rules
+from rethinking.training import optimizer as optimizer_lib
 from rethinking.training import distribution
 from rethinking.training import progress as progress_lib
 from rethinking.training import records
@@ -40,15 +41,14 @@ FingerprintMismatchError = state_lib.FingerprintMismatchError
 class Session:
   """Everything built for one run (setup's output): the loop reads it, nothing else sets it."""
   strategy: tf.distribute.Strategy
-  source: object  # sources.ResidentSource | sources.StreamedSource
+  source: sources.Source
   model: keras.Model
-  optimizer: keras.optimizers.Optimizer
-  schedule: keras.optimizers.schedules.LearningRateSchedule
+  optimization: optimizer_lib.Optimization
   step: tf.Variable
   stop_flag: tf.Variable
   writer: object  # tf.summary writer
   checkpoints: state_lib.Checkpoints
-  train_call: Callable[[int, int], steps_lib.CallResult]
+  train_call: steps_lib.TrainCall
   evaluator: steps_lib.Evaluator
   total_steps: int
   reset_to_initial: Callable[[], None]
@@ -59,6 +59,10 @@ class Session:
   @property
   def steps_per_epoch(self) -> int:
     return self.source.steps_per_epoch
+
+  @property
+  def optimizer(self) -> keras.optimizers.Optimizer:
+    return self.optimization.optimizer
 
 
 class Trainer:
@@ -117,13 +121,8 @@ class Trainer:
       model = models.build(cfg.model.name, num_classes=source.num_classes,
                            input_shape=source.input_shape, weight_decay=cfg.model.weight_decay,
                            dropout=cfg.model.dropout)
-      schedule = keras.optimizers.schedules.ExponentialDecay(
-          train.learning_rate, decay_steps=steps_per_epoch, decay_rate=train.lr_decay,
-          staircase=True)
-      optimizer = keras.optimizers.SGD(learning_rate=schedule, momentum=train.momentum)
-      if train.precision == "mixed_float16":
-        optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
-      optimizer.build(model.trainable_variables)
+      optimization = optimizer_lib.build(train, steps_per_epoch, model.trainable_variables)
+      optimizer = optimization.optimizer
       step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
     # Kept so a run whose every checkpoint is unreadable restarts from the same initial point.
     initial_weights = [v.numpy() for v in model.weights]
@@ -147,11 +146,10 @@ class Trainer:
     device = device_rules.resolve(
         device_rules.device_kind(d.device_type for d in tf.config.list_logical_devices()),
         jit=train.jit, eval_batch=train.eval_batch_size)
-    train_call = steps_lib.make_train_call(
-        model, optimizer, schedule, source, strategy, writer, step, stop_flag,
-        precision=train.precision, jit=device.jit)
+    train_call = steps_lib.TrainCall(model, optimization, source, strategy, writer, step,
+                                     stop_flag, jit=device.jit)
     self.session = Session(
-        strategy=strategy, source=source, model=model, optimizer=optimizer, schedule=schedule,
+        strategy=strategy, source=source, model=model, optimization=optimization,
         step=step, stop_flag=stop_flag, writer=writer, checkpoints=checkpoints,
         train_call=train_call,
         evaluator=steps_lib.Evaluator(model, jit=device.jit, stop_flag=stop_flag,
@@ -303,7 +301,7 @@ class Trainer:
               "running_train_loss": since.mean_loss if since.steps else None,
               "running_train_accuracy": running_accuracy,
               # The rate the optimizer applied at this record's last step.
-              "learning_rate": float(session.schedule(step - 1)),
+              "learning_rate": float(session.optimization.learning_rate(step - 1)),
               **{k: v for k, v in metrics.items() if not k.endswith("_correct")}}
     state.history.append(record)
     if fit and state.steps_to_fit is None:
