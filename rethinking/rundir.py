@@ -222,22 +222,40 @@ class RunLock:
 
 
 # ---- results.json -------------------------------------------------------------------------------
+def _metric(description: str, scalar: bool = True):
+  """A measured field of Evaluation: `description` labels its TensorBoard scalar (eval/<name>,
+  when `scalar`), and the field is copied into results.json's "final"."""
+  return dataclasses.field(default=None, metadata={"metric": description, "scalar": scalar})
+
+
 @dataclasses.dataclass(frozen=True)
 class Evaluation:
   """One entry of results.json's history: an evaluation at `step`. Accuracies are fractions over
   the whole (corrupted, un-augmented) training set and the test set, in inference mode;
   running_* average the training steps since the previous evaluation. A field an evaluation did
-  not measure is None (test_accuracy between --test_every evaluations)."""
+  not measure is None (test_accuracy between --test_every evaluations). The one declaration of
+  a metric: a new one is a field here and its computation (training/steps.py)."""
   step: int
   epoch: Optional[float] = None
-  train_accuracy: Optional[float] = None
-  train_loss: Optional[float] = None
-  test_accuracy: Optional[float] = None
-  test_loss: Optional[float] = None
+  train_accuracy: Optional[float] = _metric(
+      "accuracy on the whole (corrupted) training set, inference mode, no augmentation")
+  train_loss: Optional[float] = _metric(
+      "mean cross-entropy on the whole (corrupted) training set, inference mode")
+  test_accuracy: Optional[float] = _metric("accuracy on the clean test set")
+  test_loss: Optional[float] = _metric("mean cross-entropy on the clean test set")
+  train_top5_accuracy: Optional[float] = _metric("top-5 accuracy on the evaluated training "
+                                                 "examples (ImageNet)", scalar=False)
+  test_top5_accuracy: Optional[float] = _metric("top-5 accuracy on the validation set "
+                                                "(ImageNet)", scalar=False)
   running_train_accuracy: Optional[float] = None
   running_train_loss: Optional[float] = None
   learning_rate: Optional[float] = None
-  extra: Dict[str, Any] = dataclasses.field(default_factory=dict)  # e.g. top-5 on ImageNet
+  extra: Dict[str, Any] = dataclasses.field(default_factory=dict)
+
+  @classmethod
+  def metrics(cls) -> Dict[str, dataclasses.Field]:
+    """name -> field of every measured metric, in declaration order."""
+    return {f.name: f for f in dataclasses.fields(cls) if "metric" in f.metadata}
 
   @classmethod
   def from_dict(cls, record: Dict[str, Any]) -> "Evaluation":

@@ -7,15 +7,11 @@ from rethinking import config as config_lib
 from rethinking import host
 from rethinking import rundir
 
-EVAL_SCALARS = {
-    "train_accuracy": "accuracy on the whole (corrupted) training set, inference mode, no "
-                      "augmentation",
-    "train_loss": "mean cross-entropy on the whole (corrupted) training set, inference mode",
-    "test_accuracy": "accuracy on the clean test set",
-    "test_loss": "mean cross-entropy on the clean test set",
-}
-FINAL_KEYS = ("step", "train_accuracy", "train_loss", "test_accuracy", "test_loss",
-              "train_top5_accuracy", "test_top5_accuracy")
+# From the one declaration of the metrics (rundir.Evaluation): TensorBoard's eval/ scalars and
+# what results.json's "final" keeps.
+EVAL_SCALARS = {name: field.metadata["metric"]
+                for name, field in rundir.Evaluation.metrics().items() if field.metadata["scalar"]}
+FINAL_KEYS = ("step", *rundir.Evaluation.metrics())
 
 
 def describe_setting(cfg: config_lib.RunConfig) -> str:

@@ -19,6 +19,7 @@ from rethinking import rundir
 from rethinking.data import imagenet
 from rethinking.data import pipeline as pipeline_lib
 from rethinking.data import preprocessing
+from rethinking.training import steps
 
 
 @dataclasses.dataclass(frozen=True)
@@ -35,19 +36,6 @@ class DataSummary:
   @property
   def fingerprints(self) -> dict:
     return {"data": self.fingerprint, "corruption": self.corruption_fingerprint}
-
-
-def split_metrics(split: str, loss_sum: float, correct: int, count: int,
-                  top5_correct: Optional[int] = None) -> Dict[str, float]:
-  """The metrics of one whole-split pass from its sums, as the history records them (the one
-  place they are computed): accuracy and mean cross-entropy (top-5 accuracy when measured), and
-  the correct count, from which the trainer tells a fit."""
-  count = max(count, 1)
-  out = {f"{split}_accuracy": correct / count, f"{split}_loss": loss_sum / count,
-         f"{split}_correct": int(correct)}
-  if top5_correct is not None:
-    out[f"{split}_top5_accuracy"] = top5_correct / count
-  return out
 
 
 class Source(Protocol):
@@ -106,7 +94,7 @@ class ResidentSource:
     for split, (images, labels) in self.pipeline.eval_splits().items():
       if split in splits:
         loss, correct = evaluator.whole_split(images, labels)
-        out.update(split_metrics(split, float(loss), int(correct), int(labels.shape[0])))
+        out.update(steps.split_metrics(split, float(loss), int(correct), int(labels.shape[0])))
     return out
 
 
@@ -176,7 +164,7 @@ class StreamedSource:
         loss += float(batch_loss)
         correct += int(batch_correct)
         top5 += int(batch_top5)
-      out.update(split_metrics(split, loss, correct, n, top5_correct=top5))
+      out.update(steps.split_metrics(split, loss, correct, n, top5_correct=top5))
     return out
 
 

@@ -9,6 +9,7 @@ The outer loop (trainer.py) owns checkpoints, evaluation cadence and the run dir
 from __future__ import annotations
 
 import dataclasses
+from typing import Dict, Optional
 
 import keras
 import tensorflow as tf
@@ -166,6 +167,19 @@ class TrainCall:
     # Fewer steps than asked with no local request: another worker's stop (stop_requested).
     peer_stopped = int(done) < num_steps and not bool(self.stop_flag.numpy())
     return CallResult(int(done), float(loss_sum), int(correct), int(nonfinite), peer_stopped)
+
+
+def split_metrics(split: str, loss_sum: float, correct: int, count: int,
+                  top5_correct: Optional[int] = None) -> Dict[str, float]:
+  """The metrics of one whole-split pass from its sums, as the history records them: accuracy
+  and mean cross-entropy (top-5 accuracy when measured), and the correct count, from which the
+  trainer tells a fit. The one place they are computed (declared in rundir.Evaluation)."""
+  count = max(count, 1)
+  out = {f"{split}_accuracy": correct / count, f"{split}_loss": loss_sum / count,
+         f"{split}_correct": int(correct)}
+  if top5_correct is not None:
+    out[f"{split}_top5_accuracy"] = top5_correct / count
+  return out
 
 
 class Evaluator:
