@@ -64,6 +64,23 @@ class CallResult:
   peer_stopped: bool = False  # another worker's stop request ended the call (multi-worker)
 
 
+@dataclasses.dataclass
+class RunningSums:
+  """Training-mode loss and accuracy summed over the steps since the last evaluation."""
+  loss: float = 0.0
+  correct: int = 0
+  steps: int = 0
+
+  def add(self, result: CallResult) -> None:
+    self.loss += result.loss_sum
+    self.correct += result.correct
+    self.steps += result.steps
+
+  @property
+  def mean_loss(self) -> float:
+    return self.loss / max(self.steps, 1)
+
+
 def make_train_call(model: keras.Model, optimizer, schedule, source,
                     strategy: tf.distribute.Strategy, writer, step_variable: tf.Variable,
                     stop_flag: tf.Variable, *, precision: str = "float32", jit: bool = False):

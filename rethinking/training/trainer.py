@@ -219,7 +219,7 @@ class Trainer:
                                 train.steps_per_call)
     wall_start = time.time() - state.wall_seconds
     status, diverged_at = "completed", None
-    since_evaluation = _Sums()
+    since_evaluation = steps_lib.RunningSums()
     seconds_per_step = None
     finished = False
     # A stop that interrupted an evaluation leaves it to the resume, before any training.
@@ -238,7 +238,7 @@ class Trainer:
         progress.evaluation(record, cadence.evaluations_left(step), data_line)
         if self._on_evaluation:
           self._on_evaluation(record)
-        since_evaluation = _Sums()
+        since_evaluation = steps_lib.RunningSums()
         if fit and train.stop_when_fit:
           finished = True
           break
@@ -276,7 +276,7 @@ class Trainer:
     return self._finish(session, state, status, diverged_at, step)
 
   def _evaluate_and_record(self, session: Session, state: state_lib.RunState, step: int,
-                           since: "_Sums"):
+                           since: steps_lib.RunningSums):
     """Evaluates at `step`, appends the record to the history and TensorBoard; returns
     (record, fit), or (None, False) when a stop interrupted the evaluation."""
     train, epoch_steps = self.cfg.train, session.steps_per_epoch
@@ -337,22 +337,6 @@ class Trainer:
     results.write(self.write_dir)  # a worker's scratch directory unless this is the chief
     session.writer.flush()
     return results
-
-@dataclasses.dataclass
-class _Sums:
-  """Training-mode loss and accuracy summed over the steps since the last evaluation."""
-  loss: float = 0.0
-  correct: int = 0
-  steps: int = 0
-
-  def add(self, result: steps_lib.CallResult) -> None:
-    self.loss += result.loss_sum
-    self.correct += result.correct
-    self.steps += result.steps
-
-  @property
-  def mean_loss(self) -> float:
-    return self.loss / max(self.steps, 1)
 
 
 def train(cfg: config_lib.RunConfig,
