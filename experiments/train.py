@@ -170,8 +170,8 @@ def main(argv):
   try:
     results = trainer.train(cfg)
   except (datasets.DatasetUnavailableError, rundir.RunLockedError,
-          trainer.FingerprintMismatchError, distribution.ReplicaBatchError,
-          distribution.ClusterMismatch) as e:
+          trainer.FingerprintMismatchError, trainer.RunDirectoryError,
+          distribution.ReplicaBatchError, distribution.ClusterMismatch) as e:
     cli.die(f"error: {e}")
   except distribution.PeerFailure as e:
     print(f"error: {e}", file=sys.stderr, flush=True)

@@ -3,7 +3,9 @@
 A run directory holds `ckpt-<step>` (tf.train.CheckpointManager: model, optimizer, step) and
 state.json (what checkpoints do not hold: evaluation history, time to fit, timings, and the
 fingerprints and config the directory belongs to), one snapshot per kept checkpoint. A resume
-restores the newest checkpoint that is readable *and* has its snapshot, else an older one.
+restores the newest checkpoint that is readable *and* has its snapshot, else an older one; when
+none does, or state.json cannot be read, the run is refused (RunDirectoryError) rather than
+restarted: hours of training are never thrown away silently.
 
 Stopping: `StopSignal` turns SIGINT/SIGTERM (or `request()`) into an in-graph flag that the
 compiled call checks before every step, so a stop lands within one step on any model.
@@ -11,6 +13,7 @@ compiled call checks before every step, so a stop lands within one step on any m
 from __future__ import annotations
 
 import dataclasses
+import glob
 import os
 import signal
 import sys
@@ -25,6 +28,16 @@ from rethinking import rundir
 
 class FingerprintMismatchError(RuntimeError):
   """The run directory holds a run of another setting or on other data."""
+
+
+class RunDirectoryError(RuntimeError):
+  """The run directory cannot be resumed as it is (no checkpoint restores, or a file of it is
+  unreadable); training is refused and the message says what to do."""
+
+
+def _first_line(error: BaseException, limit: int = 160) -> str:
+  lines = str(error).strip().splitlines()
+  return f"{type(error).__name__}: {lines[0][:limit] if lines else ''}"
 
 
 @dataclasses.dataclass
@@ -67,11 +80,19 @@ class Checkpoints:
           f"use another --run_name")
 
   def _saved(self) -> Optional[dict]:
-    return rundir.read_json(self.state_path) if os.path.exists(self.state_path) else None
+    if not os.path.exists(self.state_path):
+      return None
+    try:
+      return rundir.read_json(self.state_path)
+    except ValueError as e:  # a bad copy: without it the checkpoints' history is lost
+      raise RunDirectoryError(
+          f"{self.state_path} is unreadable ({_first_line(e)}); nothing was changed: restore it "
+          f"from a copy, or move {self.directory} away to start over") from e
 
-  def restore(self, reset_to_initial: Callable[[], None]) -> RunState:
-    """Restores the newest usable checkpoint and returns its state; a fresh state (and, when
-    unusable checkpoints exist, `reset_to_initial()`) otherwise."""
+  def restore(self) -> RunState:
+    """Restores the newest usable checkpoint and returns its state; a fresh state when the
+    directory holds no checkpoint. Raises RunDirectoryError when it holds checkpoints and none
+    restores (restarting from step 0 would throw them away)."""
     saved = self._saved()
     if saved:
       self.check_same_setting(saved.get("config", {}))
@@ -80,22 +101,27 @@ class Checkpoints:
             f"{self.directory} holds a run on other data or another corruption "
             f"({saved.get('fingerprints')} != {self.fingerprints}); use another --run_name")
     snapshots = (saved or {}).get("snapshots", {})
+    failures = []
     for path in reversed(self.manager.checkpoints):
       number = path.rsplit("-", 1)[-1]
       if number not in snapshots:
         # Killed between the checkpoint and its state.json entry: the pair is incomplete.
-        logging.warning("checkpoint %s has no saved state; falling back to an older one", path)
+        failures.append(f"{os.path.basename(path)} has no saved state")
         continue
       try:
         self.checkpoint.restore(path).assert_existing_objects_matched()
       except Exception as e:  # pylint: disable=broad-except  (any unreadable checkpoint)
-        logging.warning("checkpoint %s is unreadable (%s); falling back to an older one",
-                        path, str(e).splitlines()[0][:200])
+        failures.append(f"{os.path.basename(path)} is unreadable ({_first_line(e, 100)})")
         continue
+      for failure in failures:  # said only when an older one restores: a refusal is one line
+        logging.warning("checkpoint %s; falling back to an older one", failure)
       return RunState.from_dict(snapshots[number])
-    if self.manager.checkpoints:
-      logging.warning("no usable checkpoint in %s: starting from step 0", self.directory)
-      reset_to_initial()
+    if not self.manager.checkpoints and glob.glob(os.path.join(self.directory, "ckpt-*.index")):
+      failures.append("its ckpt-* files are not listed in a `checkpoint` file")
+    if failures:
+      raise RunDirectoryError(
+          f"{self.directory}: no checkpoint restores ({'; '.join(failures)}); nothing was "
+          f"changed: restore the directory from a copy, or move it away to start over")
     return RunState()
 
   def save(self, step: int, state: RunState) -> None:

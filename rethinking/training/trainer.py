@@ -34,6 +34,7 @@ from rethinking.training import state as state_lib
 from rethinking.training import steps as steps_lib
 
 FingerprintMismatchError = state_lib.FingerprintMismatchError
+RunDirectoryError = state_lib.RunDirectoryError
 
 
 @dataclasses.dataclass
@@ -51,7 +52,6 @@ class Session:
   train_call: Callable[[int, int], steps_lib.CallResult]
   evaluator: steps_lib.Evaluator
   total_steps: int
-  reset_to_initial: Callable[[], None]
   # Whether to stop now; with several workers, whether any one was asked to (agreed by all).
   should_stop: Callable[[], bool]
   device: device_rules.DeviceChoices  # the XLA and evaluation-batch choices in use
@@ -125,16 +125,6 @@ class Trainer:
         optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
       optimizer.build(model.trainable_variables)
       step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
-    # Kept so a run whose every checkpoint is unreadable restarts from the same initial point.
-    initial_weights = [v.numpy() for v in model.weights]
-
-    def reset_to_initial():
-      for variable, value in zip(model.weights, initial_weights):
-        variable.assign(value)
-      for variable in optimizer.variables:
-        variable.assign(tf.zeros_like(variable))
-      step.assign(0)
-
     stop_flag = tf.Variable(False, trainable=False, name="stop_requested")
     self.stop.listeners.append(lambda: stop_flag.assign(True))
     if self.stop.requested.is_set():
@@ -156,7 +146,7 @@ class Trainer:
         train_call=train_call,
         evaluator=steps_lib.Evaluator(model, jit=device.jit, stop_flag=stop_flag,
                                       chunk_size=device.eval_batch),
-        total_steps=total_steps, reset_to_initial=reset_to_initial,
+        total_steps=total_steps,
         should_stop=distribution.make_stop_check(strategy, self.stop, stop_flag), device=device)
     return self.session
 
@@ -172,6 +162,7 @@ class Trainer:
     trained = False
     try:
       with distribution.lock_if_chief(self.role, self.run_dir), self.stop:
+        present = set(os.listdir(self.write_dir))  # once locked: no one else adds files
         previous = self._previous_results()
         if previous is not None:
           return previous
@@ -179,7 +170,7 @@ class Trainer:
         try:
           with distribution.peer_failures_explained(self.role):
             session = self.setup()
-            state = session.checkpoints.restore(session.reset_to_initial)
+            state = session.checkpoints.restore()
             distribution.check_same_restore_point(session.strategy, int(session.step.numpy()))
             trained = True
             records.write_hparams(session.writer, self.cfg, session.source.summary.train_size,
@@ -187,11 +178,14 @@ class Trainer:
             return self._train(session, state)
         finally:
           keras.mixed_precision.set_global_policy(policy)
+          if not trained:  # refused before training: remove the events file setup created
+            for name in set(os.listdir(self.write_dir)) - present:
+              if name.startswith("events.out"):
+                os.unlink(os.path.join(self.write_dir, name))
     finally:
       if not self.role.is_chief:
         shutil.rmtree(self.write_dir, ignore_errors=True)  # a worker's scratch directory
-      elif created and not trained and not [
-          f for f in os.listdir(self.run_dir) if not f.startswith("events.out")]:
+      elif created and not trained and not os.listdir(self.run_dir):
         shutil.rmtree(created, ignore_errors=True)  # refused before training: no trace
 
   def _previous_results(self) -> Optional[rundir.Results]:
