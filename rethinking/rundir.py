@@ -157,6 +157,17 @@ def atomic_write_json(path: str, obj) -> None:
     raise
 
 
+def set_aside(path: str, suffix: str = ".unreadable") -> str:
+  """Renames `path` to `path + suffix` (or `...suffix.2`, ...: never over an earlier one) and
+  returns the new path."""
+  aside, n = path + suffix, 1
+  while os.path.exists(aside):
+    n += 1
+    aside = f"{path}{suffix}.{n}"
+  os.rename(path, aside)
+  return aside
+
+
 def read_json(path: str):
   with open(path) as f:
     return json.load(f)

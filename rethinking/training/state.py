@@ -4,8 +4,8 @@ A run directory holds `ckpt-<step>` (tf.train.CheckpointManager: model, optimize
 state.json (what checkpoints do not hold: evaluation history, time to fit, timings, and the
 fingerprints and config the directory belongs to), one snapshot per kept checkpoint. A resume
 restores the newest checkpoint that is readable *and* has its snapshot, else an older one; when
-none does, or state.json cannot be read, the run is refused (RunDirectoryError) rather than
-restarted: hours of training are never thrown away silently.
+none does, or state.json or results.json cannot be read, the run is refused (RunDirectoryError)
+rather than restarted: hours of training are never thrown away silently.
 
 Stopping: `StopSignal` turns SIGINT/SIGTERM (or `request()`) into an in-graph flag that the
 compiled call checks before every step, so a stop lands within one step on any model.
@@ -134,14 +134,24 @@ class Checkpoints:
                                                "config": self.config, "snapshots": snapshots})
 
 
-def previous_results(run_dir: str, cfg) -> tuple:
+def previous_results(run_dir: str, cfg, set_aside: bool = True) -> tuple:
   """(results, why) when the run directory already holds what `cfg` asks for: a completed run
   of exactly this config, or one trained further than its epochs ask (results.json is left as
   it is); (None, "") when training should go on. Raises FingerprintMismatchError when the
-  directory holds another setting. cfg: config.RunConfig."""
-  if not os.path.exists(os.path.join(run_dir, rundir.RESULTS)):
+  directory holds another setting, RunDirectoryError when its results.json is unreadable (set
+  aside first when `set_aside`: the next run resumes). cfg: config.RunConfig."""
+  path = os.path.join(run_dir, rundir.RESULTS)
+  if not os.path.exists(path):
     return None, ""
-  previous = rundir.Results.read(run_dir)
+  try:
+    previous = rundir.Results.read(run_dir)
+  except (ValueError, TypeError) as e:  # truncated or foreign: the checkpoints still hold the run
+    aside = rundir.set_aside(path) if set_aside else path
+    then = ("resume from its checkpoints" if os.path.exists(os.path.join(run_dir, "checkpoint"))
+            else "train it again (it has no checkpoints)")
+    raise RunDirectoryError(
+        f"{path} is unreadable ({_first_line(e)}); set aside as {os.path.basename(aside)}: run "
+        f"the same command again to {then}") from e
   differences = rundir.setting_differences(previous.config, cfg.to_dict())
   if differences:
     raise FingerprintMismatchError(

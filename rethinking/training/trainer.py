@@ -190,7 +190,8 @@ class Trainer:
 
   def _previous_results(self) -> Optional[rundir.Results]:
     """Results to return without training (state.previous_results), said as it is."""
-    previous, why = state_lib.previous_results(self.run_dir, self.cfg)
+    previous, why = state_lib.previous_results(self.run_dir, self.cfg,
+                                               set_aside=self.role.is_chief)
     if previous is not None:
       self._print(why)
     return previous
