@@ -151,9 +151,11 @@ def atomic_write_json(path: str, obj) -> None:
       os.fsync(f.fileno())
     os.chmod(tmp, 0o644)
     os.replace(tmp, path)
-  except BaseException:
+  except BaseException as e:
     if os.path.exists(tmp):
       os.unlink(tmp)
+    if isinstance(e, OSError) and e.filename is None:  # a full disk: say which file
+      raise OSError(e.errno, e.strerror, path) from e
     raise
 
 

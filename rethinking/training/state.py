@@ -5,16 +5,21 @@ state.json (what checkpoints do not hold: evaluation history, time to fit, timin
 fingerprints and config the directory belongs to), one snapshot per kept checkpoint. A resume
 restores the newest checkpoint that is readable *and* has its snapshot, else an older one; when
 none does, or state.json or results.json cannot be read, the run is refused (RunDirectoryError)
-rather than restarted: hours of training are never thrown away silently.
+rather than restarted, and a full disk ends it with the checkpoint a rerun resumes from
+(RunWriteError): hours of training are never thrown away silently.
 
 Stopping: `StopSignal` turns SIGINT/SIGTERM (or `request()`) into an in-graph flag that the
 compiled call checks before every step, so a stop lands within one step on any model.
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import errno
 import glob
 import os
+import re
+import shutil
 import signal
 import sys
 import threading
@@ -33,6 +38,11 @@ class FingerprintMismatchError(RuntimeError):
 class RunDirectoryError(RuntimeError):
   """The run directory cannot be resumed as it is (no checkpoint restores, or a file of it is
   unreadable); training is refused and the message says what to do."""
+
+
+class RunWriteError(RuntimeError):
+  """A file of the run directory could not be written (a full disk); the message names it and
+  the checkpoint a rerun resumes from."""
 
 
 def _first_line(error: BaseException, limit: int = 160) -> str:
@@ -132,6 +142,58 @@ class Checkpoints:
     snapshots[str(step)] = dataclasses.asdict(state)
     rundir.atomic_write_json(self.state_path, {"fingerprints": self.fingerprints,
                                                "config": self.config, "snapshots": snapshots})
+
+
+_FULL_DISK = {errno.ENOSPC: "No space left on device", errno.EDQUOT: "Disk quota exceeded"}
+# TensorFlow's status message names the file it could not write just before the OS's words.
+_TF_FILE = re.compile(r"(/[^;\s]+); (?:" + "|".join(_FULL_DISK.values()) + ")")
+
+
+def _full_disk(error: BaseException) -> Optional[tuple]:
+  """(file, the OS's words) when `error` is a full disk (file "" when it names none), else None."""
+  if isinstance(error, OSError) and error.errno in _FULL_DISK:
+    return error.filename or "", _FULL_DISK[error.errno]
+  message = getattr(error, "message", "") or ""
+  words = [w for w in _FULL_DISK.values() if w in message]
+  if isinstance(error, tf.errors.OpError) and words:
+    match = _TF_FILE.search(message)
+    return (match.group(1) if match else ""), words[0]
+  return None
+
+
+def _last_complete_checkpoint(directory: str) -> Optional[str]:
+  """The newest listed checkpoint that has its state.json snapshot (what a resume restores)."""
+  try:
+    snapshots = rundir.read_json(os.path.join(directory, rundir.STATE)).get("snapshots", {})
+  except (OSError, ValueError):
+    return None
+  listed = tf.train.get_checkpoint_state(directory)
+  for path in reversed(list(listed.all_model_checkpoint_paths) if listed else []):
+    if path.rsplit("-", 1)[-1] in snapshots:
+      return os.path.join(directory, os.path.basename(path))
+  return None
+
+
+@contextlib.contextmanager
+def full_disk_explained(directory: str):
+  """Turns a full disk while writing the run directory into one RunWriteError that names the
+  file and the checkpoint a rerun resumes from, after removing a failed save's partial files."""
+  try:
+    yield
+  except (OSError, tf.errors.OpError) as e:
+    full = _full_disk(e)
+    if full is None:
+      raise
+    file, words = full
+    for partial in glob.glob(os.path.join(directory, "ckpt-*_temp")):
+      shutil.rmtree(partial, ignore_errors=True)  # only a failed save leaves one (space back)
+    shard = re.match(r"(.*/ckpt-\d+)_temp/", file)
+    what = f"checkpoint {shard.group(1)}" if shard else (file or f"a file in {directory}")
+    last = _last_complete_checkpoint(directory)
+    resume = (f"it resumes from {os.path.basename(last)} (step {last.rsplit('-', 1)[-1]})"
+              if last else "no checkpoint is complete yet, so it starts at step 0")
+    raise RunWriteError(f"{words} writing {what}: free space in {directory} and run the same "
+                        f"command again; {resume}") from e
 
 
 def previous_results(run_dir: str, cfg, set_aside: bool = True) -> tuple:

@@ -35,6 +35,7 @@ from rethinking.training import steps as steps_lib
 
 FingerprintMismatchError = state_lib.FingerprintMismatchError
 RunDirectoryError = state_lib.RunDirectoryError
+RunWriteError = state_lib.RunWriteError
 
 
 @dataclasses.dataclass
@@ -168,7 +169,8 @@ class Trainer:
           return previous
         policy = keras.mixed_precision.global_policy()
         try:
-          with distribution.peer_failures_explained(self.role):
+          with distribution.peer_failures_explained(self.role), \
+              state_lib.full_disk_explained(self.write_dir):
             session = self.setup()
             state = session.checkpoints.restore()
             distribution.check_same_restore_point(session.strategy, int(session.step.numpy()))
@@ -323,7 +325,7 @@ class Trainer:
     if status == "completed" and (final.get("step") != step or final.get("test_accuracy") is None):
       final = {"step": step, **self.evaluate()}
     if status == "completed":
-      session.model.save(os.path.join(self.write_dir, rundir.MODEL))
+      records.save_model(session.model, os.path.join(self.write_dir, rundir.MODEL))
     results = records.results(
         self.cfg, session.source.summary, state, final=final, status=status, step=step,
         diverged_at=diverged_at, stop_signal=self.stop.signal_name,
