@@ -94,6 +94,9 @@ _VERBOSE = flags.DEFINE_bool(
     "sharding) and absl INFO; by default only the run's banner, progress and summary print.")
 
 
+WRITE_FAILURE_EXIT = 1  # a file of the run directory could not be written (a full disk)
+
+
 def build_config() -> tuple[config_lib.RunConfig, bool]:
   """RunConfig from the flags; unset schedule flags stay None and RunConfig fills them with
   the model's schedule (rethinking/defaults.py, the one source of defaults)."""
@@ -170,9 +173,12 @@ def main(argv):
   try:
     results = trainer.train(cfg)
   except (datasets.DatasetUnavailableError, rundir.RunLockedError,
-          trainer.FingerprintMismatchError, distribution.ReplicaBatchError,
-          distribution.ClusterMismatch) as e:
+          trainer.FingerprintMismatchError, trainer.RunDirectoryError,
+          distribution.ReplicaBatchError, distribution.ClusterMismatch) as e:
     cli.die(f"error: {e}")
+  except trainer.RunWriteError as e:  # not a refusal: the run failed, its checkpoints did not
+    print(f"error: {e}", file=sys.stderr, flush=True)
+    sys.exit(WRITE_FAILURE_EXIT)
   except distribution.PeerFailure as e:
     print(f"error: {e}", file=sys.stderr, flush=True)
     sys.exit(distribution.PEER_FAILURE_EXIT)

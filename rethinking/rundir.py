@@ -145,10 +145,23 @@ def atomic_write_json(path: str, obj) -> None:
       os.fsync(f.fileno())
     os.chmod(tmp, 0o644)
     os.replace(tmp, path)
-  except BaseException:
+  except BaseException as e:
     if os.path.exists(tmp):
       os.unlink(tmp)
+    if isinstance(e, OSError) and e.filename is None:  # a full disk: say which file
+      raise OSError(e.errno, e.strerror, path) from e
     raise
+
+
+def set_aside(path: str, suffix: str = ".unreadable") -> str:
+  """Renames `path` to `path + suffix` (or `...suffix.2`, ...: never over an earlier one) and
+  returns the new path."""
+  aside, n = path + suffix, 1
+  while os.path.exists(aside):
+    n += 1
+    aside = f"{path}{suffix}.{n}"
+  os.rename(path, aside)
+  return aside
 
 
 def read_json(path: str):

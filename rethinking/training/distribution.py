@@ -223,8 +223,8 @@ class WorkerCheckpoints:
   def __init__(self, chief: state_lib.Checkpoints, own: state_lib.Checkpoints):
     self.chief, self.own = chief, own
 
-  def restore(self, reset_to_initial):
-    return self.chief.restore(reset_to_initial)
+  def restore(self):
+    return self.chief.restore()
 
   def save(self, step: int, state) -> None:
     self.own.save(step, state)

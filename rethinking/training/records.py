@@ -1,6 +1,7 @@
 """What a run records for later: results.json (rundir.Results) and TensorBoard's HParams."""
 from __future__ import annotations
 
+import os
 from typing import Optional
 
 from rethinking import config as config_lib
@@ -12,6 +13,19 @@ from rethinking import rundir
 EVAL_SCALARS = {name: field.metadata["metric"]
                 for name, field in rundir.Evaluation.metrics().items() if field.metadata["scalar"]}
 FINAL_KEYS = ("step", *rundir.Evaluation.metrics())
+
+
+def save_model(model, path: str) -> None:
+  """model.keras (the final model); a failed save (a full disk) leaves no partial file, and the
+  error names the file."""
+  try:
+    model.save(path)
+  except OSError as e:
+    if os.path.exists(path):
+      os.unlink(path)
+    if e.filename is None:
+      raise OSError(e.errno, e.strerror, path) from e
+    raise
 
 
 def describe_setting(cfg: config_lib.RunConfig) -> str:

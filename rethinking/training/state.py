@@ -3,15 +3,23 @@
 A run directory holds `ckpt-<step>` (tf.train.CheckpointManager: model, optimizer, step) and
 state.json (what checkpoints do not hold: evaluation history, time to fit, timings, and the
 fingerprints and config the directory belongs to), one snapshot per kept checkpoint. A resume
-restores the newest checkpoint that is readable *and* has its snapshot, else an older one.
+restores the newest checkpoint that is readable *and* has its snapshot, else an older one; when
+none does, or state.json or results.json cannot be read, the run is refused (RunDirectoryError)
+rather than restarted, and a full disk ends it with the checkpoint a rerun resumes from
+(RunWriteError): hours of training are never thrown away silently.
 
 Stopping: `StopSignal` turns SIGINT/SIGTERM (or `request()`) into an in-graph flag that the
 compiled call checks before every step, so a stop lands within one step on any model.
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import errno
+import glob
 import os
+import re
+import shutil
 import signal
 import sys
 import threading
@@ -25,6 +33,21 @@ from rethinking import rundir
 
 class FingerprintMismatchError(RuntimeError):
   """The run directory holds a run of another setting or on other data."""
+
+
+class RunDirectoryError(RuntimeError):
+  """The run directory cannot be resumed as it is (no checkpoint restores, or a file of it is
+  unreadable); training is refused and the message says what to do."""
+
+
+class RunWriteError(RuntimeError):
+  """A file of the run directory could not be written (a full disk); the message names it and
+  the checkpoint a rerun resumes from."""
+
+
+def _first_line(error: BaseException, limit: int = 160) -> str:
+  lines = str(error).strip().splitlines()
+  return f"{type(error).__name__}: {lines[0][:limit] if lines else ''}"
 
 
 @dataclasses.dataclass
@@ -67,11 +90,19 @@ class Checkpoints:
           f"use another --run_name")
 
   def _saved(self) -> Optional[dict]:
-    return rundir.read_json(self.state_path) if os.path.exists(self.state_path) else None
+    if not os.path.exists(self.state_path):
+      return None
+    try:
+      return rundir.read_json(self.state_path)
+    except ValueError as e:  # a bad copy: without it the checkpoints' history is lost
+      raise RunDirectoryError(
+          f"{self.state_path} is unreadable ({_first_line(e)}); nothing was changed: restore it "
+          f"from a copy, or move {self.directory} away to start over") from e
 
-  def restore(self, reset_to_initial: Callable[[], None]) -> RunState:
-    """Restores the newest usable checkpoint and returns its state; a fresh state (and, when
-    unusable checkpoints exist, `reset_to_initial()`) otherwise."""
+  def restore(self) -> RunState:
+    """Restores the newest usable checkpoint and returns its state; a fresh state when the
+    directory holds no checkpoint. Raises RunDirectoryError when it holds checkpoints and none
+    restores (restarting from step 0 would throw them away)."""
     saved = self._saved()
     if saved:
       self.check_same_setting(saved.get("config", {}))
@@ -80,22 +111,27 @@ class Checkpoints:
             f"{self.directory} holds a run on other data or another corruption "
             f"({saved.get('fingerprints')} != {self.fingerprints}); use another --run_name")
     snapshots = (saved or {}).get("snapshots", {})
+    failures = []
     for path in reversed(self.manager.checkpoints):
       number = path.rsplit("-", 1)[-1]
       if number not in snapshots:
         # Killed between the checkpoint and its state.json entry: the pair is incomplete.
-        logging.warning("checkpoint %s has no saved state; falling back to an older one", path)
+        failures.append(f"{os.path.basename(path)} has no saved state")
         continue
       try:
         self.checkpoint.restore(path).assert_existing_objects_matched()
       except Exception as e:  # pylint: disable=broad-except  (any unreadable checkpoint)
-        logging.warning("checkpoint %s is unreadable (%s); falling back to an older one",
-                        path, str(e).splitlines()[0][:200])
+        failures.append(f"{os.path.basename(path)} is unreadable ({_first_line(e, 100)})")
         continue
+      for failure in failures:  # said only when an older one restores: a refusal is one line
+        logging.warning("checkpoint %s; falling back to an older one", failure)
       return RunState.from_dict(snapshots[number])
-    if self.manager.checkpoints:
-      logging.warning("no usable checkpoint in %s: starting from step 0", self.directory)
-      reset_to_initial()
+    if not self.manager.checkpoints and glob.glob(os.path.join(self.directory, "ckpt-*.index")):
+      failures.append("its ckpt-* files are not listed in a `checkpoint` file")
+    if failures:
+      raise RunDirectoryError(
+          f"{self.directory}: no checkpoint restores ({'; '.join(failures)}); nothing was "
+          f"changed: restore the directory from a copy, or move it away to start over")
     return RunState()
 
   def save(self, step: int, state: RunState) -> None:
@@ -108,14 +144,76 @@ class Checkpoints:
                                                "config": self.config, "snapshots": snapshots})
 
 
-def previous_results(run_dir: str, cfg) -> tuple:
+_FULL_DISK = {errno.ENOSPC: "No space left on device", errno.EDQUOT: "Disk quota exceeded"}
+# TensorFlow's status message names the file it could not write just before the OS's words.
+_TF_FILE = re.compile(r"(/[^;\s]+); (?:" + "|".join(_FULL_DISK.values()) + ")")
+
+
+def _full_disk(error: BaseException) -> Optional[tuple]:
+  """(file, the OS's words) when `error` is a full disk (file "" when it names none), else None."""
+  if isinstance(error, OSError) and error.errno in _FULL_DISK:
+    return error.filename or "", _FULL_DISK[error.errno]
+  message = getattr(error, "message", "") or ""
+  words = [w for w in _FULL_DISK.values() if w in message]
+  if isinstance(error, tf.errors.OpError) and words:
+    match = _TF_FILE.search(message)
+    return (match.group(1) if match else ""), words[0]
+  return None
+
+
+def _last_complete_checkpoint(directory: str) -> Optional[str]:
+  """The newest listed checkpoint that has its state.json snapshot (what a resume restores)."""
+  try:
+    snapshots = rundir.read_json(os.path.join(directory, rundir.STATE)).get("snapshots", {})
+  except (OSError, ValueError):
+    return None
+  listed = tf.train.get_checkpoint_state(directory)
+  for path in reversed(list(listed.all_model_checkpoint_paths) if listed else []):
+    if path.rsplit("-", 1)[-1] in snapshots:
+      return os.path.join(directory, os.path.basename(path))
+  return None
+
+
+@contextlib.contextmanager
+def full_disk_explained(directory: str):
+  """Turns a full disk while writing the run directory into one RunWriteError that names the
+  file and the checkpoint a rerun resumes from, after removing a failed save's partial files."""
+  try:
+    yield
+  except (OSError, tf.errors.OpError) as e:
+    full = _full_disk(e)
+    if full is None:
+      raise
+    file, words = full
+    for partial in glob.glob(os.path.join(directory, "ckpt-*_temp")):
+      shutil.rmtree(partial, ignore_errors=True)  # only a failed save leaves one (space back)
+    shard = re.match(r"(.*/ckpt-\d+)_temp/", file)
+    what = f"checkpoint {shard.group(1)}" if shard else (file or f"a file in {directory}")
+    last = _last_complete_checkpoint(directory)
+    resume = (f"it resumes from {os.path.basename(last)} (step {last.rsplit('-', 1)[-1]})"
+              if last else "no checkpoint is complete yet, so it starts at step 0")
+    raise RunWriteError(f"{words} writing {what}: free space in {directory} and run the same "
+                        f"command again; {resume}") from e
+
+
+def previous_results(run_dir: str, cfg, set_aside: bool = True) -> tuple:
   """(results, why) when the run directory already holds what `cfg` asks for: a completed run
   of exactly this config, or one trained further than its epochs ask (results.json is left as
   it is); (None, "") when training should go on. Raises FingerprintMismatchError when the
-  directory holds another setting. cfg: config.RunConfig."""
-  if not os.path.exists(os.path.join(run_dir, rundir.RESULTS)):
+  directory holds another setting, RunDirectoryError when its results.json is unreadable (set
+  aside first when `set_aside`: the next run resumes). cfg: config.RunConfig."""
+  path = os.path.join(run_dir, rundir.RESULTS)
+  if not os.path.exists(path):
     return None, ""
-  previous = rundir.Results.read(run_dir)
+  try:
+    previous = rundir.Results.read(run_dir)
+  except (ValueError, TypeError) as e:  # truncated or foreign: the checkpoints still hold the run
+    aside = rundir.set_aside(path) if set_aside else path
+    then = ("resume from its checkpoints" if os.path.exists(os.path.join(run_dir, "checkpoint"))
+            else "train it again (it has no checkpoints)")
+    raise RunDirectoryError(
+        f"{path} is unreadable ({_first_line(e)}); set aside as {os.path.basename(aside)}: run "
+        f"the same command again to {then}") from e
   differences = rundir.setting_differences(previous.config, cfg.to_dict())
   if differences:
     raise FingerprintMismatchError(

@@ -65,6 +65,23 @@ class CallResult:
   peer_stopped: bool = False  # another worker's stop request ended the call (multi-worker)
 
 
+@dataclasses.dataclass
+class RunningSums:
+  """Training-mode loss and accuracy summed over the steps since the last evaluation."""
+  loss: float = 0.0
+  correct: int = 0
+  steps: int = 0
+
+  def add(self, result: CallResult) -> None:
+    self.loss += result.loss_sum
+    self.correct += result.correct
+    self.steps += result.steps
+
+  @property
+  def mean_loss(self) -> float:
+    return self.loss / max(self.steps, 1)
+
+
 class TrainCall:
   """`call(start, num_steps) -> CallResult`: SGD steps [start, start + n) in one compiled call.
 

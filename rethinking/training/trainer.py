@@ -35,6 +35,8 @@ from rethinking.training import state as state_lib
 from rethinking.training import steps as steps_lib
 
 FingerprintMismatchError = state_lib.FingerprintMismatchError
+RunDirectoryError = state_lib.RunDirectoryError
+RunWriteError = state_lib.RunWriteError
 
 
 @dataclasses.dataclass
@@ -51,7 +53,6 @@ class Session:
   train_call: steps_lib.TrainCall
   evaluator: steps_lib.Evaluator
   total_steps: int
-  reset_to_initial: Callable[[], None]
   # Whether to stop now; with several workers, whether any one was asked to (agreed by all).
   should_stop: Callable[[], bool]
   device: device_rules.DeviceChoices  # the XLA and evaluation-batch choices in use
@@ -124,16 +125,6 @@ class Trainer:
       optimization = optimizer_lib.build(train, steps_per_epoch, model.trainable_variables)
       optimizer = optimization.optimizer
       step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
-    # Kept so a run whose every checkpoint is unreadable restarts from the same initial point.
-    initial_weights = [v.numpy() for v in model.weights]
-
-    def reset_to_initial():
-      for variable, value in zip(model.weights, initial_weights):
-        variable.assign(value)
-      for variable in optimizer.variables:
-        variable.assign(tf.zeros_like(variable))
-      step.assign(0)
-
     stop_flag = tf.Variable(False, trainable=False, name="stop_requested")
     self.stop.listeners.append(lambda: stop_flag.assign(True))
     if self.stop.requested.is_set():
@@ -154,7 +145,7 @@ class Trainer:
         train_call=train_call,
         evaluator=steps_lib.Evaluator(model, jit=device.jit, stop_flag=stop_flag,
                                       chunk_size=device.eval_batch),
-        total_steps=total_steps, reset_to_initial=reset_to_initial,
+        total_steps=total_steps,
         should_stop=distribution.make_stop_check(strategy, self.stop, stop_flag), device=device)
     return self.session
 
@@ -170,14 +161,16 @@ class Trainer:
     trained = False
     try:
       with distribution.lock_if_chief(self.role, self.run_dir), self.stop:
+        present = set(os.listdir(self.write_dir))  # once locked: no one else adds files
         previous = self._previous_results()
         if previous is not None:
           return previous
         policy = keras.mixed_precision.global_policy()
         try:
-          with distribution.peer_failures_explained(self.role):
+          with distribution.peer_failures_explained(self.role), \
+              state_lib.full_disk_explained(self.write_dir):
             session = self.setup()
-            state = session.checkpoints.restore(session.reset_to_initial)
+            state = session.checkpoints.restore()
             distribution.check_same_restore_point(session.strategy, int(session.step.numpy()))
             trained = True
             records.write_hparams(session.writer, self.cfg, session.source.summary.train_size,
@@ -185,16 +178,20 @@ class Trainer:
             return self._train(session, state)
         finally:
           keras.mixed_precision.set_global_policy(policy)
+          if not trained:  # refused before training: remove the events file setup created
+            for name in set(os.listdir(self.write_dir)) - present:
+              if name.startswith("events.out"):
+                os.unlink(os.path.join(self.write_dir, name))
     finally:
       if not self.role.is_chief:
         shutil.rmtree(self.write_dir, ignore_errors=True)  # a worker's scratch directory
-      elif created and not trained and not [
-          f for f in os.listdir(self.run_dir) if not f.startswith("events.out")]:
+      elif created and not trained and not os.listdir(self.run_dir):
         shutil.rmtree(created, ignore_errors=True)  # refused before training: no trace
 
   def _previous_results(self) -> Optional[rundir.Results]:
     """Results to return without training (state.previous_results), said as it is."""
-    previous, why = state_lib.previous_results(self.run_dir, self.cfg)
+    previous, why = state_lib.previous_results(self.run_dir, self.cfg,
+                                               set_aside=self.role.is_chief)
     if previous is not None:
       self._print(why)
     return previous
@@ -217,7 +214,7 @@ class Trainer:
                                 train.steps_per_call)
     wall_start = time.time() - state.wall_seconds
     status, diverged_at = "completed", None
-    since_evaluation = _Sums()
+    since_evaluation = steps_lib.RunningSums()
     seconds_per_step = None
     finished = False
     # A stop that interrupted an evaluation leaves it to the resume, before any training.
@@ -236,7 +233,7 @@ class Trainer:
         progress.evaluation(record, cadence.evaluations_left(step), data_line)
         if self._on_evaluation:
           self._on_evaluation(record)
-        since_evaluation = _Sums()
+        since_evaluation = steps_lib.RunningSums()
         if fit and train.stop_when_fit:
           finished = True
           break
@@ -274,7 +271,7 @@ class Trainer:
     return self._finish(session, state, status, diverged_at, step)
 
   def _evaluate_and_record(self, session: Session, state: state_lib.RunState, step: int,
-                           since: "_Sums"):
+                           since: steps_lib.RunningSums):
     """Evaluates at `step`, appends the record to the history and TensorBoard; returns
     (record, fit), or (None, False) when a stop interrupted the evaluation."""
     train, epoch_steps = self.cfg.train, session.steps_per_epoch
@@ -326,7 +323,7 @@ class Trainer:
     if status == "completed" and (final.get("step") != step or final.get("test_accuracy") is None):
       final = {"step": step, **self.evaluate()}
     if status == "completed":
-      session.model.save(os.path.join(self.write_dir, rundir.MODEL))
+      records.save_model(session.model, os.path.join(self.write_dir, rundir.MODEL))
     results = records.results(
         self.cfg, session.source.summary, state, final=final, status=status, step=step,
         diverged_at=diverged_at, stop_signal=self.stop.signal_name,
@@ -335,22 +332,6 @@ class Trainer:
     results.write(self.write_dir)  # a worker's scratch directory unless this is the chief
     session.writer.flush()
     return results
-
-@dataclasses.dataclass
-class _Sums:
-  """Training-mode loss and accuracy summed over the steps since the last evaluation."""
-  loss: float = 0.0
-  correct: int = 0
-  steps: int = 0
-
-  def add(self, result: steps_lib.CallResult) -> None:
-    self.loss += result.loss_sum
-    self.correct += result.correct
-    self.steps += result.steps
-
-  @property
-  def mean_loss(self) -> float:
-    return self.loss / max(self.steps, 1)
 
 
 def train(cfg: config_lib.RunConfig,
