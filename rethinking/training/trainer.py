@@ -5,8 +5,10 @@ events (per-step loss and learning rate; per-evaluation accuracy and loss on the
 training set without augmentation and on the clean test set; HParams), checkpoints, state.json,
 model.keras and results.json (written atomically, last).
 
-The pieces: sources.py (the data), steps.py (the compiled multi-step call and the evaluation
-passes), state.py (checkpoints, run state, the stop signal), progress.py (what the user sees).
+The pieces: sources.py (the data), optimizer.py (schedule, SGD, loss scaling), steps.py (the
+compiled multi-step call and the evaluation passes), controller.py (the outer loop: when to
+train, evaluate, checkpoint and stop), state.py (checkpoints, run state, the stop signal),
+progress.py (what the user sees), records.py (results.json, HParams).
 Batches and augmentation are pure functions of (seed, step), so a resumed run repeats exactly
 what an uninterrupted one does.
 """
@@ -15,7 +17,6 @@ from __future__ import annotations
 import dataclasses
 import os
 import shutil
-import time
 from typing import Callable, Optional
 
 import keras
@@ -25,6 +26,7 @@ from rethinking import config as config_lib
 from rethinking import host
 from rethinking import rundir
 from rethinking.data import pipeline as pipeline_lib
+from rethinking.training import controller as controller_lib
 from rethinking.training import device_rules
 from rethinking.training import optimizer as optimizer_lib
 from rethinking.training import distribution
@@ -200,74 +202,23 @@ class Trainer:
     (self._say or (lambda line: print(line, flush=True)))(text)
 
   def _train(self, session: Session, state: state_lib.RunState) -> rundir.Results:
-    train, epoch_steps = self.cfg.train, session.steps_per_epoch
+    """The banner, then the outer loop (controller.Controller), then the results."""
+    train, summary = self.cfg.train, session.source.summary
     step = int(session.step.numpy())
-    summary = session.source.summary
     data_line = f"{summary.name} n={summary.train_size:,}"
-    progress = progress_lib.Progress(total_steps=session.total_steps, steps_per_epoch=epoch_steps,
-                                     start_step=step, say=self._say)
+    progress = progress_lib.Progress(total_steps=session.total_steps,
+                                     steps_per_epoch=session.steps_per_epoch, start_step=step,
+                                     say=self._say)
     progress.banner(run_dir=self.run_dir, setting=records.describe_setting(self.cfg),
                     data=f"{data_line} (test {summary.test_size:,})",
                     device=host.describe_device(), precision=train.precision,
                     batch_size=train.batch_size, resumed_from=step or None)
-    cadence = steps_lib.Cadence(session.total_steps, epoch_steps, train.eval_every,
-                                train.steps_per_call)
-    wall_start = time.time() - state.wall_seconds
-    status, diverged_at = "completed", None
-    since_evaluation = steps_lib.RunningSums()
-    seconds_per_step = None
-    finished = False
-    # A stop that interrupted an evaluation leaves it to the resume, before any training.
-    evaluation_pending = bool(step) and cadence.evaluation_due(step) and (
-        state.last_evaluation or {}).get("step") != step
-    while not session.should_stop():
-      if evaluation_pending:
-        evaluation_pending = False
-        started = time.time()
-        record, fit = self._evaluate_and_record(session, state, step, since_evaluation)
-        if record is None:
-          break  # stopped during the evaluation: its sums were partial
-        progress.evaluated(time.time() - started)
-        state.wall_seconds = time.time() - wall_start
-        session.checkpoints.save(step, state)
-        progress.evaluation(record, cadence.evaluations_left(step), data_line)
-        if self._on_evaluation:
-          self._on_evaluation(record)
-        since_evaluation = steps_lib.RunningSums()
-        if fit and train.stop_when_fit:
-          finished = True
-          break
-        continue
-      if step >= session.total_steps:
-        finished = True
-        break
-      started = time.time()
-      result = session.train_call(step, cadence.call_length(step, seconds_per_step))
-      if result.peer_stopped:  # every worker stops at the step where any one was asked to
-        self.stop.request(distribution.PEER_STOP)
-      seconds = time.time() - started
-      if result.steps:
-        seconds_per_step = seconds / result.steps
-      state.train_seconds += seconds
-      state.train_images += result.steps * train.batch_size
-      progress.trained(result.steps, seconds)
-      step += result.steps
-      since_evaluation.add(result)
-      if result.first_nonfinite_step >= 0:
-        status, diverged_at = "diverged", result.first_nonfinite_step
-        progress.say(f"loss became non-finite at step {diverged_at}: stopping (status diverged)")
-        break
-      if self._after_call:
-        self._after_call(self, step)
-      evaluation_pending = cadence.evaluation_due(step)
-      if not evaluation_pending:
-        progress.maybe_within_epoch(step, since_evaluation.mean_loss,
-                                    cadence.evaluations_left(step))
-    if not finished and status != "diverged":
-      status = "stopped"
-      state.wall_seconds = time.time() - wall_start
-      session.checkpoints.save(step, state)  # the resume point; no evaluation (answer quickly)
-    state.wall_seconds = time.time() - wall_start
+    hooks = controller_lib.Hooks(
+        evaluate=lambda at, since: self._evaluate_and_record(session, state, at, since),
+        on_evaluation=self._on_evaluation, request_stop=self.stop.request,
+        after_call=(lambda at: self._after_call(self, at)) if self._after_call else None)
+    loop = controller_lib.Controller(session, state, train, progress, hooks, data_line)
+    status, diverged_at, step = loop.run()
     return self._finish(session, state, status, diverged_at, step)
 
   def _evaluate_and_record(self, session: Session, state: state_lib.RunState, step: int,
