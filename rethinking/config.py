@@ -7,7 +7,7 @@ paper is silent the choice is documented next to the field.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Dict, Optional
+from typing import Any, Dict, List, Optional
 
 from rethinking import defaults
 from rethinking.models import registry
@@ -144,3 +144,56 @@ class RunConfig:
       sections[name] = section_cls(**{k: v for k, v in given.items() if k in known})
     top = {k: config[k] for k in ("logdir", "run_name") if config.get(k) is not None}
     return cls(**sections, **top)
+
+
+# ---- comparing recorded configs: is it the same setting? -------------------------------------
+# Config entries (section, field) that may change between a run and its continuation in the
+# same directory: how long to train, how often to evaluate or report, where data and logs live.
+# Anything else makes it another setting, and the trainer refuses the directory.
+RESUMABLE_CHANGES = frozenset({
+    ("train", "epochs"), ("train", "max_steps"), ("train", "stop_when_fit"),
+    ("train", "eval_every"), ("train", "test_every"), ("train", "steps_per_call"),
+    ("train", "jit"), ("train", "eval_batch_size"), ("train", "skip_train_eval_below"),
+    ("data", "data_dir"), ("data", "download"),
+    ("logdir",), ("run_name",)})
+
+# Train fields that change speed and nothing else (compared by neither resume nor completion).
+SPEED_ONLY_TRAIN_FIELDS = ("jit", "eval_batch_size")
+
+
+def normalized_config(config: dict) -> dict:
+  """A config dict with the label-corruption probability made explicit: 1.0 for random labels,
+  0.0 for corruptions without one. Runs written before the config recorded it (prob 0.0 for
+  random labels) compare equal to today's."""
+  corruption = dict(config.get("corruption") or {})
+  kind = corruption.get("kind")
+  if kind == "random_labels" or (kind not in CORRUPTIONS_WITH_PROB
+                                 and "prob" in corruption):
+    corruption["prob"] = label_probability(kind, corruption.get("prob", 0.0))
+  # XLA and the evaluation batch change speed only (the device rule picks them when unset):
+  # a run completed with jit=False is the same setting as one asking for the rule.
+  train = {k: v for k, v in (config.get("train") or {}).items()
+           if k not in SPEED_ONLY_TRAIN_FIELDS}
+  return {**config, "corruption": corruption, "train": train}
+
+
+def with_defaults(config: dict) -> dict:
+  """A config dict with the fields it lacks (added to config.py after it was written) set to
+  their defaults, so a run started before a new field existed still resumes: the round trip
+  through RunConfig.from_dict, the one place that fills and upgrades configs."""
+  return RunConfig.from_dict(config).to_dict()
+
+
+def setting_differences(saved: dict, current: dict) -> List[str]:
+  """Config entries ("section.field") that differ beyond RESUMABLE_CHANGES."""
+  saved = normalized_config(with_defaults(saved))
+  current = normalized_config(with_defaults(current))
+  out = []
+  for key in sorted(set(saved) | set(current)):
+    a, b = saved.get(key), current.get(key)
+    if isinstance(a, dict) and isinstance(b, dict):
+      out += [f"{key}.{k}" for k in sorted(set(a) | set(b))
+              if a.get(k) != b.get(k) and (key, k) not in RESUMABLE_CHANGES]
+    elif a != b and (key,) not in RESUMABLE_CHANGES:
+      out.append(key)
+  return out

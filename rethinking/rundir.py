@@ -31,18 +31,6 @@ TMP_PREFIX = ".tmp-"
 # Flagfile groups under flags/: a sweep names a run "<group>-<setting>" (setting_run_name).
 GROUPS = ("table1", "table2", "fig1a", "fig1a_mlp", "fig1bc", "fig2b", "appendix")
 
-# Config entries (section, field) that may change between a run and its continuation in the
-# same directory: how long to train, how often to evaluate or report, where data and logs live.
-# Anything else makes it another setting, and the trainer refuses the directory.
-RESUMABLE_CHANGES = frozenset({
-    ("train", "epochs"), ("train", "max_steps"), ("train", "stop_when_fit"),
-    ("train", "eval_every"), ("train", "test_every"), ("train", "steps_per_call"),
-    ("train", "jit"), ("train", "eval_batch_size"), ("train", "skip_train_eval_below"), ("data", "data_dir"), ("data", "download"),
-    ("logdir",), ("run_name",)})
-
-# Train fields that change speed and nothing else (compared by neither resume nor completion).
-SPEED_ONLY_TRAIN_FIELDS = ("jit", "eval_batch_size")
-
 STATUSES = ("completed", "stopped", "diverged")
 
 
@@ -82,44 +70,6 @@ def split_setting_run_name(name: str) -> tuple:
     if name.startswith(group + "-"):
       return group, name[len(group) + 1:]
   return "", name
-
-
-def normalized_config(config: dict) -> dict:
-  """A config dict with the label-corruption probability made explicit: 1.0 for random labels,
-  0.0 for corruptions without one. Runs written before the config recorded it (prob 0.0 for
-  random labels) compare equal to today's."""
-  corruption = dict(config.get("corruption") or {})
-  kind = corruption.get("kind")
-  if kind == "random_labels" or (kind not in config_lib.CORRUPTIONS_WITH_PROB
-                                 and "prob" in corruption):
-    corruption["prob"] = config_lib.label_probability(kind, corruption.get("prob", 0.0))
-  # XLA and the evaluation batch change speed only (the device rule picks them when unset):
-  # a run completed with jit=False is the same setting as one asking for the rule.
-  train = {k: v for k, v in (config.get("train") or {}).items()
-           if k not in SPEED_ONLY_TRAIN_FIELDS}
-  return {**config, "corruption": corruption, "train": train}
-
-
-def with_defaults(config: dict) -> dict:
-  """A config dict with the fields it lacks (added to config.py after it was written) set to
-  their defaults, so a run started before a new field existed still resumes: the round trip
-  through RunConfig.from_dict, the one place that fills and upgrades configs."""
-  return config_lib.RunConfig.from_dict(config).to_dict()
-
-
-def setting_differences(saved: dict, current: dict) -> List[str]:
-  """Config entries ("section.field") that differ beyond RESUMABLE_CHANGES."""
-  saved = normalized_config(with_defaults(saved))
-  current = normalized_config(with_defaults(current))
-  out = []
-  for key in sorted(set(saved) | set(current)):
-    a, b = saved.get(key), current.get(key)
-    if isinstance(a, dict) and isinstance(b, dict):
-      out += [f"{key}.{k}" for k in sorted(set(a) | set(b))
-              if a.get(k) != b.get(k) and (key, k) not in RESUMABLE_CHANGES]
-    elif a != b and (key,) not in RESUMABLE_CHANGES:
-      out.append(key)
-  return out
 
 
 # ---- files --------------------------------------------------------------------------------------

@@ -8,7 +8,6 @@ import pytest
 from scipy import stats
 
 from rethinking import config as config_lib
-from rethinking import rundir
 from rethinking.data import corruption
 
 KINDS = corruption.KINDS
@@ -159,7 +158,7 @@ def test_the_one_label_probability_rule_is_what_configs_and_run_directories_reco
   assert config_lib.label_probability(kind, prob) == expected
   assert config_lib.CorruptionConfig(kind=kind, prob=prob).label_prob == expected
   recorded = {"corruption": {"kind": kind, "prob": prob}}
-  assert rundir.normalized_config(recorded)["corruption"]["prob"] == expected
+  assert config_lib.normalized_config(recorded)["corruption"]["prob"] == expected
 
 
 def _position_images(n, h=8, w=8):

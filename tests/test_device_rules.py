@@ -2,7 +2,6 @@
 import pytest
 
 from rethinking import config as config_lib
-from rethinking import rundir
 from rethinking.training import device_rules
 
 
@@ -71,9 +70,9 @@ def test_runs_from_before_the_rule_resume_and_completed_ones_are_not_trained_aga
   old = _config(tmp_path, jit=False).to_dict()
   del old["train"]["eval_batch_size"]
   new = _config(tmp_path).to_dict()
-  assert rundir.setting_differences(old, new) == []
-  assert rundir.normalized_config(old) == rundir.normalized_config(new)
-  assert rundir.setting_differences(old, _config(tmp_path, eval_batch_size=7).to_dict()) == []
+  assert config_lib.setting_differences(old, new) == []
+  assert config_lib.normalized_config(old) == config_lib.normalized_config(new)
+  assert config_lib.setting_differences(old, _config(tmp_path, eval_batch_size=7).to_dict()) == []
   first = _run(_config(tmp_path, jit=False))
   said = []
   again = _run(_config(tmp_path, eval_batch_size=32), said)

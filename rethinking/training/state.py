@@ -28,6 +28,7 @@ from typing import Callable, List, Optional
 from absl import logging
 import tensorflow as tf
 
+from rethinking import config as config_lib
 from rethinking import rundir
 
 
@@ -83,7 +84,7 @@ class Checkpoints:
     self.state_path = os.path.join(directory, rundir.STATE)
 
   def check_same_setting(self, saved_config: dict) -> None:
-    changed = rundir.setting_differences(saved_config, self.config)
+    changed = config_lib.setting_differences(saved_config, self.config)
     if changed:
       raise FingerprintMismatchError(
           f"{self.directory} holds a run of another setting (differs in {', '.join(changed)}); "
@@ -214,13 +215,13 @@ def previous_results(run_dir: str, cfg, set_aside: bool = True) -> tuple:
     raise RunDirectoryError(
         f"{path} is unreadable ({_first_line(e)}); set aside as {os.path.basename(aside)}: run "
         f"the same command again to {then}") from e
-  differences = rundir.setting_differences(previous.config, cfg.to_dict())
+  differences = config_lib.setting_differences(previous.config, cfg.to_dict())
   if differences:
     raise FingerprintMismatchError(
         f"{run_dir} holds a run of another setting (differs in {', '.join(differences)}); "
         f"use another --run_name")
-  if previous.status == "completed" and rundir.normalized_config(
-      previous.config) == rundir.normalized_config(cfg.to_dict()):
+  if previous.status == "completed" and config_lib.normalized_config(
+      previous.config) == config_lib.normalized_config(cfg.to_dict()):
     return previous, f"{run_dir} already completed; not training again"
   train = cfg.train
   if previous.step and previous.steps_per_epoch:
