@@ -17,6 +17,7 @@ from typing import Callable, Optional
 from absl import app
 from absl import flags
 
+from rethinking import rundir
 from rethinking import validation
 
 USAGE_ERROR = 2
@@ -103,7 +104,6 @@ def require_directory(flag: flags.FlagHolder) -> None:
 def write_result(path: str, result) -> None:
   """When --out was given: the result as JSON there, atomically (its directory created)."""
   if path:
-    from rethinking import rundir  # pylint: disable=import-outside-toplevel
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     rundir.atomic_write_json(path, result)
 

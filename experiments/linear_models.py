@@ -62,6 +62,7 @@ def check_flags():
 
 def _reference(dataset: str, kernel: str) -> str:
   """The paper's Section 5 figure for this setting (reference only, never used to compute)."""
+  # Imported after the flags are validated (bad flags answer at once).
   from rethinking import paper  # pylint: disable=import-outside-toplevel
   cell = paper.SECTION5.get((dataset, kernel, "raw pixels"))
   if cell is None:
@@ -72,6 +73,7 @@ def _reference(dataset: str, kernel: str) -> str:
 
 def main(argv):
   cli.start(argv, check_flags)
+  # Imported after the flags are validated: these load TensorFlow (bad flags answer at once).
   import numpy as np  # pylint: disable=import-outside-toplevel
   from rethinking import host  # pylint: disable=import-outside-toplevel
   from rethinking.data import datasets  # pylint: disable=import-outside-toplevel

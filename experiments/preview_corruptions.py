@@ -54,6 +54,7 @@ def caption(kind: str, prob: float, pixel_unit: str) -> str:
 
 def main(argv):
   cli.start(argv)
+  # Imported after the flags are validated: these load TensorFlow (bad flags answer at once).
   import matplotlib  # pylint: disable=import-outside-toplevel
   matplotlib.use("Agg")
   import matplotlib.pyplot as plt  # pylint: disable=import-outside-toplevel

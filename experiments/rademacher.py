@@ -66,6 +66,7 @@ def check_flags():
 
 def main(argv):
   cli.start(argv, check_flags)
+  # Imported after the flags are validated: these load TensorFlow (bad flags answer at once).
   from rethinking import host  # pylint: disable=import-outside-toplevel
   from rethinking.data import datasets  # pylint: disable=import-outside-toplevel
   from rethinking.theory import data as theory_data  # pylint: disable=import-outside-toplevel

@@ -146,6 +146,7 @@ def quiet_tensorflow(verbose: bool) -> None:
 
 def exit_status(results) -> int:
   """0 completed; 1 diverged; 130/143 stopped by SIGINT/SIGTERM (a sweep reads results.json)."""
+  # The trainer loads TensorFlow: only after the flags are validated.
   from rethinking.training import state  # pylint: disable=import-outside-toplevel
   if results.status == "diverged":
     return 1
@@ -164,6 +165,7 @@ def main(argv):
 
   cli.start(argv, check)
   quiet_tensorflow(_VERBOSE.value)
+  # Imported after the flags are validated: these load TensorFlow (bad flags answer at once).
   from rethinking import rundir  # pylint: disable=import-outside-toplevel
   from rethinking.data import datasets  # pylint: disable=import-outside-toplevel
   from rethinking.training import distribution  # pylint: disable=import-outside-toplevel
@@ -188,6 +190,7 @@ def main(argv):
 
 def paper_line(config: config_lib.RunConfig):
   """The paper's numbers for the matching cell, or None (rethinking.report.cells)."""
+  # The report is read only for the summary line, after training.
   from rethinking.report import cells  # pylint: disable=import-outside-toplevel
   return cells.paper_numbers_line(config)
 

@@ -26,6 +26,7 @@ def cpu_description() -> str:
 
 def describe_device() -> str:
   """E.g. 'GPU: NVIDIA H200 x1' or 'CPU: Intel Xeon ... (2 cores)'."""
+  # host.py is read by TensorFlow-free code (flags, the report): TensorFlow loads only here.
   import tensorflow as tf  # pylint: disable=import-outside-toplevel
   gpus = tf.config.list_physical_devices("GPU")
   if gpus:
@@ -40,6 +41,7 @@ def peak_memory_bytes() -> int:
 
 
 def versions() -> dict:
+  # host.py is read by TensorFlow-free code (flags, the report): TensorFlow loads only here.
   import keras  # pylint: disable=import-outside-toplevel
   import numpy as np  # pylint: disable=import-outside-toplevel
   import tensorflow as tf  # pylint: disable=import-outside-toplevel

@@ -6,22 +6,26 @@
   images, labels = inference.test_split("cifar10")            # uint8 [N, 32, 32, 3], int [N]
   print(np.mean(inference.predict(model, images) == labels))   # test accuracy
 
-Importing rethinking.models registers the project's custom layers (AlexNet's local response
-normalization), which `keras.models.load_model` needs.
+Importing this module registers the project's custom layers (rethinking.models.layers: local
+response normalization, the fused batch norm), which `keras.models.load_model` needs.
 """
 from __future__ import annotations
 
 import os
 from typing import Optional
 
+import keras
 import numpy as np
+import tensorflow as tf
+
+from rethinking import rundir
+from rethinking.data import datasets
+from rethinking.data import preprocessing
+from rethinking.models import layers  # noqa: F401  registers the custom layers for loading
 
 
 def load_model(path: str):
   """A run directory (its model.keras) or a .keras file -> the Keras model, uncompiled."""
-  import keras  # pylint: disable=import-outside-toplevel
-  from rethinking import models  # noqa: F401  pylint: disable=import-outside-toplevel,unused-import
-  from rethinking import rundir  # pylint: disable=import-outside-toplevel
   if os.path.isdir(path):
     path = os.path.join(path, rundir.MODEL)
   return keras.models.load_model(path, compile=False)
@@ -30,8 +34,6 @@ def load_model(path: str):
 def prepare_images(images):
   """uint8 [N, H, W, C] (or float in [0, 1]) -> what the CIFAR-10/MNIST networks take: the
   centre 28x28 crop, standardized per image (the evaluation path of training)."""
-  import tensorflow as tf  # pylint: disable=import-outside-toplevel
-  from rethinking.data import preprocessing  # pylint: disable=import-outside-toplevel
   images = tf.convert_to_tensor(images)
   if images.dtype == tf.uint8:
     images = tf.cast(images, tf.float32) / 255.0
@@ -49,6 +51,5 @@ def predict(model, images, batch_size: int = 1000) -> np.ndarray:
 
 def test_split(name: str = "cifar10", data_dir: Optional[str] = None):
   """(images uint8 [N, H, W, C], labels int [N]) of a dataset's clean test split via tfds."""
-  from rethinking.data import datasets  # pylint: disable=import-outside-toplevel
   split = datasets.load_in_memory(name, "test", data_dir, download=True)
   return split.images, split.labels

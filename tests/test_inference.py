@@ -27,6 +27,18 @@ def test_a_saved_model_reloads_with_the_same_outputs(name, tmp_path):
   assert models.count_params(loaded) == models.count_params(model)
 
 
+def test_a_fresh_process_loads_a_saved_alexnet_through_inference(tmp_path):
+  """load_model must register the custom layers itself (AlexNet's local response
+  normalization): the model registry no longer imports the model modules."""
+  path = str(tmp_path / "model.keras")
+  models.build("alexnet_small").save(path)
+  code = (f"from rethinking import inference; m = inference.load_model({path!r}); "
+          f"print(sum(type(l).__name__ == 'LocalResponseNormalization' for l in m.layers))")
+  out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+  assert out.returncode == 0, out.stderr[-2000:]
+  assert int(out.stdout.strip().splitlines()[-1]) == 2
+
+
 def test_importing_the_package_does_not_import_tensorflow():
   # Flag checks must stay fast: `import rethinking` (and the run-directory contract) are TF-free.
   code = ("import sys, rethinking, rethinking.rundir, rethinking.config, rethinking.validation; "

@@ -16,6 +16,7 @@ import dataclasses
 from typing import Optional
 
 import tensorflow as tf
+import tensorflow_datasets as tfds
 
 from rethinking import config as config_lib
 from rethinking.data import corruption as corruption_lib
@@ -73,7 +74,6 @@ class StreamedData:
     self._split("validation", shuffle_files=False)
 
   def version(self) -> str:
-    import tensorflow_datasets as tfds  # pylint: disable=import-outside-toplevel
     try:
       return str(tfds.builder("imagenet2012", data_dir=self.data_dir).version)
     except Exception:  # pylint: disable=broad-except  (metadata only)

@@ -18,6 +18,7 @@ FIGURE_NAMES = ("figure1a", "figure1a_mlp", "figure1b", "figure1c", "figure2b")
 def build_report(logdirs: Sequence[str], out_dir: str) -> dict:
   """Reads the runs, draws the figures into out_dir; returns everything report.json holds,
   plus the Markdown texts under "markdown". What counts as fit: report.fit."""
+  # Submodules load lazily: cells (the trainer's summary) must not load matplotlib.
   # pylint: disable=import-outside-toplevel
   from rethinking import paper
   from rethinking.report import claims as claims_lib
@@ -83,6 +84,7 @@ def _used(report: dict) -> set:
 
 
 def _figures_markdown(figures: dict, sources: str) -> str:
+  # Submodules load lazily: cells (the trainer's summary) must not load matplotlib.
   # pylint: disable=import-outside-toplevel
   from rethinking.report import figure1a, figure1bc, figure2b
   lines = ["# Figures: the numbers behind them", "",
@@ -97,7 +99,9 @@ def _figures_markdown(figures: dict, sources: str) -> str:
 
 def write_report(logdirs: Sequence[str], out_dir: str) -> dict:
   """build_report, then the Markdown files and report.json into out_dir."""
-  from rethinking import rundir  # pylint: disable=import-outside-toplevel
+  # Submodules load lazily: cells (the trainer's summary) must not load matplotlib.
+  from rethinking import rundir  # Submodules load lazily: cells (the trainer's summary) must not load matplotlib.
+  # pylint: disable=import-outside-toplevel
   os.makedirs(out_dir, exist_ok=True)
   report = build_report(logdirs, out_dir)
   for name, text in report["markdown"].items():

@@ -51,6 +51,7 @@ def step_losses(run_dir: str, tag: str = "train/loss") -> Tuple[np.ndarray, np.n
   After a resume the trainer repeats the steps since its last checkpoint; the later value of a
   step (by wall time) wins. Returns (steps int64 [K], values float64 [K]), sorted by step.
   """
+  # TensorBoard's protos load only for a run with event files (committed runs have none).
   from tensorboard.compat.proto import event_pb2  # pylint: disable=import-outside-toplevel
   latest: Dict[int, Tuple[float, float]] = {}
   for path in sorted(glob.glob(os.path.join(run_dir, "events.out.tfevents.*"))):

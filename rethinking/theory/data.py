@@ -22,6 +22,7 @@ def load_split(name: str, split: str, data_dir: Optional[str] = None, size: int 
 
   data_dir: a tfds data dir; None means $TFDS_DATA_DIR, else tfds's default.
   """
+  # The kernel and Theorem 1 paths are NumPy/SciPy: TensorFlow loads only when data is read.
   from rethinking.data import datasets  # pylint: disable=import-outside-toplevel
   data = datasets.load_in_memory(name, split, data_dir=data_dir, download=download, size=size)
   return data.images, data.labels, data.num_classes
@@ -36,6 +37,7 @@ def flat_pixels(images: np.ndarray, dtype=np.float64) -> np.ndarray:
 
 def network_inputs(images: np.ndarray, batch_size: int = 10000) -> np.ndarray:
   """uint8 [N, H, W, C] -> float32 [N, 28, 28, C]: centre crop, per-image standardization."""
+  # The kernel and Theorem 1 paths are NumPy/SciPy: TensorFlow loads only when data is read.
   import tensorflow as tf  # pylint: disable=import-outside-toplevel
   from rethinking.data import preprocessing  # pylint: disable=import-outside-toplevel
   out = []
@@ -47,6 +49,7 @@ def network_inputs(images: np.ndarray, batch_size: int = 10000) -> np.ndarray:
 
 def random_labels(labels: np.ndarray, num_classes: int, seed: int) -> np.ndarray:
   """int32 [N]: every label redrawn uniformly (the paper's random labels), keyed by index."""
+  # The kernel and Theorem 1 paths are NumPy/SciPy: TensorFlow loads only when data is read.
   from rethinking.data import corruption  # pylint: disable=import-outside-toplevel
   keys = np.arange(len(labels), dtype=np.int64)
   return corruption.corrupt_labels(labels, keys, seed=seed, prob=1.0,
@@ -56,6 +59,7 @@ def random_labels(labels: np.ndarray, num_classes: int, seed: int) -> np.ndarray
 def provenance(name: str, data_dir: Optional[str]) -> str:
   """What the data is, for printed lines and JSON: the dataset and the tfds dir it came from
   (so that a copy other than tfds's own download can be told apart later)."""
+  # The kernel and Theorem 1 paths are NumPy/SciPy: TensorFlow loads only when data is read.
   from rethinking.data import datasets  # pylint: disable=import-outside-toplevel
   return f"{name} (tfds data dir {datasets.resolve_data_dir(data_dir)})"
 

@@ -113,6 +113,7 @@ def mlp_family(max_epochs: int = 200, batch_size: int = 128, learning_rate: floa
   """mlp_1x512 (one logit) trained on sigma with SGD until it fits all signs or max_epochs."""
 
   def fit_predict(x, sigma, seed):
+    # Keras only for the MLP family; the kernel and constant families are NumPy.
     import keras  # pylint: disable=import-outside-toplevel
     from rethinking import models  # pylint: disable=import-outside-toplevel
     # Keras initializers and fit()'s shuffling draw from its global seed; one per draw.

@@ -4,6 +4,8 @@ from __future__ import annotations
 import os
 from typing import Optional
 
+from tensorboard.plugins.hparams import api as hp
+
 from rethinking import config as config_lib
 from rethinking import host
 from rethinking import rundir
@@ -73,7 +75,6 @@ def results(cfg: config_lib.RunConfig, summary, state, *, final: dict, status: s
 def write_hparams(writer, cfg: config_lib.RunConfig, train_size: int, trial_id: str) -> None:
   """TensorBoard's HParams plugin: this run's settings, and the metrics an ablation compares
   (final accuracies, time to fit). Model and corruption come first: the columns read first."""
-  from tensorboard.plugins.hparams import api as hp  # pylint: disable=import-outside-toplevel
   values = {"model": cfg.model.name, "corruption": cfg.corruption.kind,
             "corrupt_prob": cfg.corruption.label_prob, "dataset": cfg.data.name,
             "train_size": train_size, "augment": cfg.train.augment,

@@ -16,6 +16,7 @@ import tensorflow as tf
 
 from rethinking import config as config_lib
 from rethinking import rundir
+from rethinking.data import datasets
 from rethinking.data import imagenet
 from rethinking.data import pipeline as pipeline_lib
 from rethinking.data import preprocessing
@@ -173,7 +174,6 @@ def make_source(cfg: config_lib.RunConfig, strategy: tf.distribute.Strategy,
                 image_size: int = 0) -> Source:
   """The source for a run: streamed for ImageNet, resident otherwise (`data` given or loaded
   and corrupted here). image_size: the model's input side, for streamed data."""
-  from rethinking.data import datasets  # pylint: disable=import-outside-toplevel
   train = cfg.train
   if cfg.data.name in datasets.STREAMED:
     return StreamedSource(cfg.data, cfg.corruption, batch_size=train.batch_size,

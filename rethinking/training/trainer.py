@@ -24,6 +24,7 @@ import tensorflow as tf
 
 from rethinking import config as config_lib
 from rethinking import host
+from rethinking import models
 from rethinking import rundir
 from rethinking.data import pipeline as pipeline_lib
 from rethinking.training import controller as controller_lib
@@ -113,7 +114,6 @@ class Trainer:
                                                 strategy.num_replicas_in_sync)
     if problem:
       raise distribution.ReplicaBatchError(problem)
-    from rethinking import models  # pylint: disable=import-outside-toplevel
     source = sources.make_source(cfg, strategy, self._data,
                                  image_size=models.default_input_shape(cfg.model.name)[0])
     steps_per_epoch = source.steps_per_epoch
