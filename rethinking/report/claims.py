@@ -17,6 +17,7 @@ from rethinking import paper
 from rethinking.report import fit
 from rethinking.report import markdown as md
 from rethinking.report import theory_claims
+from rethinking.report import verdicts
 from rethinking.report.verdicts import (FAILS, FULL_N, HOLDS, NOT_MEASURED, PARTLY, claim as
                                         _claim, scoped, sizes_text as _sizes)
 
@@ -286,13 +287,10 @@ def ledger(report: dict) -> List[dict]:
 
 
 def markdown(claims: List[dict], sources: str) -> str:
-  lines = ["# Claims ledger: which of the paper's claims hold here", "",
-           f"Paper: {paper.CITATION}  ",
-           f"Evidence: what the runs and theory results under {sources} measured. A verdict "
-           f"is over the models the claim is about and says its scope: \"holds\" needs "
-           f"full-data evidence for each; a claim without evidence says \"{NOT_MEASURED}\"; "
-           f"the paper's numbers appear only as the paper's. Fit levels: "
-           f"rethinking/report/fit.py.", ""]
+  evidence = (f"Evidence: what the runs and theory results under {sources} measured. "
+              f"{verdicts.RULE} Fit levels: rethinking/report/fit.py.")
+  lines = md.heading("# Claims ledger: which of the paper's claims hold here", paper.CITATION,
+                     evidence)
   lines += md.table(("claim", "verdict", "scope"),
                     [(c["claim"], c["verdict"], c["scope"] or "-") for c in claims])
   for c in claims:

@@ -8,6 +8,11 @@ NOT_FINISHED = "not finished"
 NOT_MEASURED = "not measured"
 
 
+def heading(title: str, citation: str, ours: str) -> List[str]:
+  """A report file's head: its title, the paper it reproduces, and what "ours" is."""
+  return [title, "", f"Paper: {citation}  ", ours, ""]
+
+
 def table(header: Sequence, rows: Sequence[Sequence]) -> List[str]:
   """A Markdown table's lines; '|' inside a cell becomes '/'."""
   def line(cells):

@@ -177,17 +177,16 @@ def paper_row_lines(row: dict, fixed: List[str], paper_cells: List[str],
 
 
 def table1_markdown(rows: List[dict], sources: str) -> str:
-  lines = ["# Table 1: CIFAR-10, train / test accuracy (%)", "",
-           f"Paper: {paper.CITATION}  ",
-           f"Ours: every completed full-data run under {sources} whose recorded configuration "
-           f"matches the row (whatever its directory is called). \"paper schedule\": the "
-           f"model's defaults for the whole schedule; other lines say what differs (a "
-           f"stop-when-fit line, the epoch it stopped at: its numbers are those at the fit), "
-           f"and every line shows its \"ours − paper\". Runs differing in seed alone are "
-           f"pooled: mean (min-max, seeds); two runs of one seed count as one. A row without "
-           f"a run says \"{md.NOT_RUN}\". Train accuracy is over the whole (corrupted) "
-           f"training set without augmentation, in inference mode. "
-           f"{SUBSET_NOTE}", ""]
+  lines = md.heading(
+      "# Table 1: CIFAR-10, train / test accuracy (%)", paper.CITATION,
+      f"Ours: every full-data run under {sources} whose recorded configuration matches the "
+      f"row (whatever its directory is called). \"paper schedule\": the model's defaults for "
+      f"the whole schedule; other lines say what differs (a stop-when-fit line, the epoch it "
+      f"stopped at: its numbers are those at the fit), and every line shows its \"ours − "
+      f"paper\". Runs differing in seed alone are pooled: mean (min-max, seeds); two runs of "
+      f"one seed count as one. A row without a run says \"{md.NOT_RUN}\". Train accuracy is "
+      f"over the whole (corrupted) training set without augmentation, in inference mode. "
+      f"{SUBSET_NOTE}")
 
   body = []
   for r in rows:

@@ -9,6 +9,9 @@ from rethinking.report import markdown as md
 
 HOLDS, PARTLY, FAILS, NOT_MEASURED = "holds", "partly", "does not hold", md.NOT_MEASURED
 FULL_N = "n = 50,000"
+RULE = (f"A verdict is over the models the claim is about and says its scope: \"{HOLDS}\" needs "
+        f"full-data evidence for each; a claim without evidence says \"{NOT_MEASURED}\"; the "
+        f"paper's numbers appear only as the paper's.")
 
 
 def claim(claim: str, verdict: str, evidence: List[str], why: str = "",
