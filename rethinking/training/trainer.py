@@ -256,7 +256,7 @@ class Trainer:
       state.steps_to_fit, state.epochs_to_fit = step, step / epoch_steps
     with session.writer.as_default(step=step):
       for key, text in records.EVAL_SCALARS.items():
-        if record[key] is not None:
+        if record.get(key) is not None:  # a metric this evaluation did not measure
           tf.summary.scalar(f"eval/{key}", record[key], description=text)
       if record["running_train_accuracy"] is not None:
         tf.summary.scalar("train/running_accuracy", record["running_train_accuracy"],
