@@ -299,8 +299,3 @@ def markdown(claims: List[dict], sources: str) -> str:
               + (f" ({c['why']})" if c["why"] else ""), ""]
     lines += [f"- {e}" for e in c["evidence"]] or ["- no runs or results"]
   return "\n".join(lines) + "\n"
-
-
-def verdict_of(claims: List[dict], prefix: str) -> Optional[str]:
-  """The verdict of the first claim whose text starts with `prefix` (for scripts and tests)."""
-  return next((c["verdict"] for c in claims if c["claim"].startswith(prefix)), None)

@@ -8,7 +8,7 @@ the line reached, and says which; the ledger's random-label verdicts use `RANDOM
 """
 from __future__ import annotations
 
-from typing import Iterable, Optional, Sequence
+from typing import Iterable, Optional
 
 LEVELS = (1.0, 0.99, 0.95)  # highest first
 # A random-label row "fits" at 99% of the training set (issue 23's target; the paper's Table 1
@@ -47,7 +47,3 @@ def words(level: float) -> str:
 def fits(train_accuracy_percent: Optional[float], level: float = RANDOM_LABELS) -> bool:
   """A final whole-training-set accuracy (percent) that counts as fit at `level`."""
   return train_accuracy_percent is not None and train_accuracy_percent >= 100 * level - 1e-9
-
-
-def levels_text(levels: Sequence[float]) -> str:
-  return ", ".join(words(level) for level in levels)
