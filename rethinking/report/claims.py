@@ -11,7 +11,7 @@ only (n = 2,000); Inception: not measured"). Verdicts: "holds", "partly", "does 
 """
 from __future__ import annotations
 
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, Tuple
 
 from rethinking import paper
 from rethinking.report import fit
