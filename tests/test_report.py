@@ -223,6 +223,12 @@ def test_without_a_run_at_the_papers_schedule_the_row_says_not_run(tmp_path):
   assert first["ours train"] == first["ours test"] == md.NOT_RUN
   assert second["ours: schedule"] == "batch 128"
   assert markdown_rows(result, "table1.md", "alexnet")[0]["ours test"] == md.NOT_FINISHED
+  # A run under way with checkpoints says where it stands.
+  (tmp_path / "pending" / "state.json").write_text(json.dumps({
+      "config": config("alexnet_small").to_dict(), "snapshots": {"4680": {}, "5460": {}}}))
+  result = report.build_report([str(tmp_path)], str(tmp_path / "out"))
+  assert markdown_rows(result, "table1.md", "alexnet")[0]["ours test"] == (
+      "not finished (checkpoint at step 5,460)")
   for row in paper.TABLE1:
     for line in markdown_rows(result, "table1.md", row.setting):
       ours = [v for k, v in line.items() if k.startswith("ours") and k != "ours: schedule"]

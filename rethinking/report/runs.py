@@ -192,6 +192,7 @@ class Unfinished:
   reason: str
   config: Optional[RunConfig]  # from state.json, when it has one
   kind: Optional[cells.Classification] = None
+  step: Optional[int] = None  # its newest checkpoint's step, from state.json
 
 
 def _run_directories(logdir: str) -> Iterable[str]:
@@ -222,21 +223,28 @@ def load_runs(logdirs: Sequence[str]) -> Tuple[Dict[str, Run], Dict[str, Unfinis
         reason = "not finished (no results.json)"
       except (OSError, ValueError, TypeError) as e:
         reason = f"unreadable results.json ({e})"
-      config = _state_config(path)
-      unfinished[key] = Unfinished(key, reason, config, cells.classify(config) if config else None)
+      config, step = _state(path)
+      unfinished[key] = Unfinished(key, reason, config, cells.classify(config) if config else None,
+                                   step)
   return runs, unfinished
 
 
-def _state_config(path: str) -> Optional[RunConfig]:
+def _state(path: str) -> Tuple[Optional[RunConfig], Optional[int]]:
+  """(config, step of the newest checkpoint) from a run directory's state.json, or Nones."""
   try:
     state = rundir.read_json(os.path.join(path, rundir.STATE))
   except (OSError, ValueError):
-    return None
-  config = state.get("config") if isinstance(state, dict) else None
+    return None, None
+  if not isinstance(state, dict):
+    return None, None
+  snapshots = state.get("snapshots") if isinstance(state.get("snapshots"), dict) else {}
+  steps = [int(k) for k in snapshots if str(k).isdigit()]
+  config = state.get("config")
   try:
-    return RunConfig.from_dict(config) if isinstance(config, dict) else None
+    config = RunConfig.from_dict(config) if isinstance(config, dict) else None
   except (TypeError, ValueError):
-    return None
+    config = None
+  return config, (max(steps) if steps else None)
 
 
 def pooled(runs: Iterable[Run]) -> List[List[Run]]:

@@ -103,6 +103,12 @@ def _unfinished_for(table: str, setting: str, unfinished: Mapping[str, Unfinishe
   return out
 
 
+def _pending_text(paths: Sequence[str], unfinished: Mapping[str, Unfinished]) -> str:
+  """'not finished (checkpoint at step 5,460)': where the furthest run under way stands."""
+  steps = [unfinished[p].step for p in paths if unfinished[p].step]
+  return f"{md.NOT_FINISHED} (checkpoint at step {max(steps):,})" if steps else md.NOT_FINISHED
+
+
 def rows_for(table: str, settings: Sequence[str], runs: Mapping[str, Run],
              unfinished: Mapping[str, Unfinished],
              metrics: Callable[[Sequence[Run]], dict] = basic_metrics) -> Dict[str, dict]:
@@ -119,7 +125,8 @@ def rows_for(table: str, settings: Sequence[str], runs: Mapping[str, Run],
     pending = _unfinished_for(table, setting, unfinished)
     has_paper = any(e["paper_schedule"] for e in lines)  # completed or not: one line
     out[setting] = {"entries": lines, "unfinished": pending,
-                    "missing": None if has_paper else (md.NOT_FINISHED if pending
+                    "missing": None if has_paper else (_pending_text(pending, unfinished)
+                                                       if pending
                                                        else md.NOT_RUN)}
   return out
 
@@ -164,7 +171,8 @@ def paper_row_lines(row: dict, fixed: List[str], paper_cells: List[str],
   completed run), then one line per other variant."""
   lines = []
   if row["ours_missing"]:
-    schedule = "paper schedule" if row["ours_missing"] in (md.NOT_RUN, md.NOT_FINISHED) else "-"
+    schedule = ("paper schedule" if row["ours_missing"].startswith((md.NOT_RUN, md.NOT_FINISHED))
+                else "-")
     lines.append(fixed + paper_cells + [schedule]
                  + [row["ours_missing"]] * 2 + ["-"] * (width - 2))
   for e in row["ours"]:
