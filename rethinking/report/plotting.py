@@ -76,7 +76,7 @@ def group_label(runs: Sequence[Run], with_model: bool = True) -> str:
     words.append(precisions)
   if runs_lib.jit_text(runs):
     words.append(runs_lib.jit_text(runs))
-  seeds = sorted({r.seed for r in runs if r.seed is not None})
+  seeds = sorted({r.seed for r in runs})
   if len(seeds) > 1:
     words.append(f"{len(seeds)} seeds")
   inner = ", ".join(words)

@@ -141,10 +141,9 @@ def ran_on(runs: Sequence[Run], data: bool = True) -> str:
   batch = _span(r.config.train.batch_size for r in runs)
   if batch:
     parts.append(f"batch {batch}")
-  seeds = sorted({r.seed for r in runs if r.seed is not None})
-  if seeds:
-    parts.append(("seed " if len(seeds) == 1 else "seeds ") + ", ".join(map(str, seeds)))
-  if len(runs) > len(seeds) > 0:
+  seeds = sorted({r.seed for r in runs})
+  parts.append(("seed " if len(seeds) == 1 else "seeds ") + ", ".join(map(str, seeds)))
+  if len(runs) > len(seeds):
     parts.append(f"{len(runs)} runs")
   parts.append(f"{devices_text(runs)}, {precision_text(runs)}")
   if jit_text(runs):
@@ -161,9 +160,9 @@ def ran_on(runs: Sequence[Run], data: bool = True) -> str:
   return ", ".join(parts)
 
 
-def by_seed(runs: Iterable[Run]) -> Dict[Optional[int], List[Run]]:
+def by_seed(runs: Iterable[Run]) -> Dict[int, List[Run]]:
   """Runs keyed by seed: two runs of one seed are one seed's evidence, never two seeds."""
-  out: Dict[Optional[int], List[Run]] = {}
+  out: Dict[int, List[Run]] = {}
   for run in runs:
     out.setdefault(run.seed, []).append(run)
   return out
@@ -173,7 +172,7 @@ def per_seed(runs: Iterable[Run], value) -> List[Optional[float]]:
   """value(run) averaged over the runs of each seed: one number per seed (None for a seed whose
   runs have none), in seed order."""
   out = []
-  for _, group in sorted(by_seed(runs).items(), key=lambda kv: (kv[0] is None, kv[0] or 0)):
+  for _, group in sorted(by_seed(runs).items()):
     values = [v for v in (value(r) for r in group) if v is not None]
     out.append(sum(values) / len(values) if values else None)
   return out
