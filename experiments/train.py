@@ -88,6 +88,9 @@ _CPU_DEVICES = flags.DEFINE_integer(
 _STEPS_PER_CALL = flags.DEFINE_integer(
     "steps_per_call", 0, "Steps per compiled call; 0 = automatic (up to 100, fewer so that a "
     "call lasts at most a few seconds).", lower_bound=0)
+_JPEG_QUALITY = flags.DEFINE_integer(
+    "jpeg_quality", 0, "Fidelity probe: re-encode both splits as JPEG at this quality (1-100), "
+    "block grid shifted; 0 = the images as stored.", lower_bound=0, upper_bound=100)
 _DOWNLOAD = flags.DEFINE_bool("download", True, "Let tfds download a missing dataset.")
 _VERBOSE = flags.DEFINE_bool(
     "verbose", False, "Also show TensorFlow's own log lines (C++ start-up, checkpoint "
@@ -103,7 +106,8 @@ def build_config() -> tuple[config_lib.RunConfig, bool]:
   prob_given = _CORRUPT_PROB.value is not None
   cfg = config_lib.RunConfig(
       data=config_lib.DataConfig(name=_DATASET.value, data_dir=_DATA_DIR.value,
-                                 train_size=_TRAIN_SIZE.value, download=_DOWNLOAD.value),
+                                 train_size=_TRAIN_SIZE.value, download=_DOWNLOAD.value,
+                                 jpeg_quality=_JPEG_QUALITY.value),
       corruption=config_lib.CorruptionConfig(
           kind=_CORRUPTION.value, prob=_CORRUPT_PROB.value if prob_given else 0.0,
           seed=_SEED.value, pixel_unit=_PIXEL_UNIT.value),

@@ -45,6 +45,11 @@ class DataConfig:
   train_size: int = 0
   # Allow tfds to download a dataset that is not prepared in data_dir.
   download: bool = True
+  # A fidelity probe (issue 23), 0 = off: re-encode every image of both splits as JPEG at this
+  # quality, its 8x8 block grid shifted off the stored one (data/jpeg.py), before corruption.
+  # The offline CIFAR-10 copy was decoded from JPEG q75; runs on copies degraded further (e.g.
+  # q50, q30) give the trend from which the pristine data's accuracy is estimated.
+  jpeg_quality: int = 0
 
 
 @dataclasses.dataclass(frozen=True)

@@ -29,7 +29,7 @@ MODEL = "model.keras"
 TMP_PREFIX = ".tmp-"
 
 # Flagfile groups under flags/: a sweep names a run "<group>-<setting>" (setting_run_name).
-GROUPS = ("table1", "table2", "fig1a", "fig1a_mlp", "fig1bc", "fig2b", "appendix")
+GROUPS = ("table1", "table2", "fig1a", "fig1a_mlp", "fig1bc", "fig2b", "appendix", "probes")
 
 STATUSES = ("completed", "stopped", "diverged")
 
@@ -50,6 +50,8 @@ def default_run_name(config: dict) -> str:
     parts.append(f"drop{config['model']['dropout']:g}")
   if config["data"].get("train_size"):
     parts.append(f"n{config['data']['train_size']}")
+  if config["data"].get("jpeg_quality"):
+    parts.append(f"jpeg{config['data']['jpeg_quality']}")
   parts.append(f"s{train['seed']}")
   return "_".join(parts)
 

@@ -180,6 +180,10 @@ def _train_size_checks(data: config_lib.DataConfig, batch_size: int,
              data.train_size, f"the {data.name} training split has only {split_size} examples")
   yield _bad(0 < data.train_size < batch_size, "train_size", data.train_size,
              f"must be at least --batch_size={batch_size}")
+  yield _bad(not 0 <= data.jpeg_quality <= 100, "jpeg_quality", data.jpeg_quality,
+             "must be 1-100 (0 = off)")
+  yield _bad(data.jpeg_quality and data.name == "imagenet2012", "jpeg_quality",
+             data.jpeg_quality, "re-encodes CIFAR-10 and MNIST only (held in memory)")
 
 
 def check_run_config(cfg: config_lib.RunConfig, corrupt_prob_given: bool,

@@ -150,3 +150,48 @@ def test_augmentation_changes_per_step_but_labels_stay_fixed():
 def test_batch_larger_than_the_training_set_is_rejected():
   with pytest.raises(ValueError, match="exceeds"):
     pipeline.ResidentPipeline(_prepared(n=20), batch_size=32, seed=0, augment=False)
+
+
+# ---- the JPEG fidelity probe (issue 23) ---------------------------------------------------------
+def _rms(a, b):
+  return float(np.sqrt(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)))
+
+
+def _smooth_images(n=16, seed=0):
+  """Upsampled noise with fine grain: structure a JPEG pass visibly alters."""
+  rng = np.random.default_rng(seed)
+  small = rng.integers(0, 256, (n, 8, 8, 3)).astype(np.float32)
+  images = tf.image.resize(small, (32, 32), method="bicubic").numpy()
+  return np.clip(images + rng.normal(0, 8, images.shape), 0, 255).astype(np.uint8)
+
+
+def test_jpeg_reencoding_off_the_stored_grid_loses_detail_again():
+  """Our copy was decoded from JPEG q75: a second q75 pass on the same 8x8 grid changes little
+  (measured 6.8 RMS here), on a grid shifted by half a block much more (11.6), as a first pass
+  does (15.2). Without the shift the probe would barely degrade the copy."""
+  from rethinking.data import jpeg  # pylint: disable=import-outside-toplevel
+  stored = jpeg.reencode(_smooth_images(), 75, shift=0)  # stands for the q75 copy
+  on_grid = _rms(stored, jpeg.reencode(stored, 75, shift=0))
+  probe = jpeg.reencode(stored, 75)
+  assert probe.dtype == np.uint8 and probe.shape == stored.shape
+  assert _rms(stored, probe) > 1.5 * on_grid
+  np.testing.assert_array_equal(probe, jpeg.reencode(stored, 75))  # a function of the image
+  assert _rms(stored, jpeg.reencode(stored, 30)) > _rms(stored, jpeg.reencode(stored, 50))
+  gray = _smooth_images(4)[..., :1]  # MNIST's one channel
+  assert jpeg.reencode(gray, 50).shape == gray.shape
+  with pytest.raises(ValueError, match="1-100"):
+    jpeg.reencode(gray, 0)
+
+
+def test_prepare_trains_and_tests_on_the_reencoded_images_and_keeps_the_data_fingerprint():
+  from rethinking.data import jpeg  # pylint: disable=import-outside-toplevel
+  corruption = config_lib.CorruptionConfig(kind="true")
+  with tfds.testing.mock_data(num_examples=24):
+    stored = datasets.load_in_memory("cifar10", "test")
+    plain = pipeline.prepare(config_lib.DataConfig(), corruption)
+    probe = pipeline.prepare(config_lib.DataConfig(jpeg_quality=50), corruption)
+  want = jpeg.reencode(stored.images, 50).astype(np.float32) / 255.0
+  np.testing.assert_allclose(probe.test_images.numpy(), want, atol=1e-6)
+  assert not np.allclose(probe.train_images.numpy(), plain.train_images.numpy())
+  assert probe.data_fingerprint == plain.data_fingerprint  # the same stored data
+  assert probe.corruption_fingerprint != plain.corruption_fingerprint  # other arrays trained

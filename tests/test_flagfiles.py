@@ -59,7 +59,7 @@ def test_there_is_a_flagfile_for_every_paper_setting():
   # appendix: the paper's regularized random-label cells we can run (flip + rotation is not
   # offered); fig1a_mlp: Figure 1a's five conditions with the MLP.
   assert counts == {"table1": 19, "table2": 7, "fig1a": 5, "fig1a_mlp": 5, "fig1bc": 18,
-                    "fig2b": 2, "appendix": 5}
+                    "fig2b": 2, "appendix": 5, "probes": 4}
   assert {n.split("/")[0] for n in names} == set(counts)
 
 
@@ -143,3 +143,18 @@ def test_every_committed_config_reads_back_typed_and_unchanged():
           assert back[section][key] == value, (path, section, key)
     assert back["corruption"]["prob"] == config_lib.label_probability(
         recorded["corruption"]["kind"], recorded["corruption"]["prob"])
+
+
+def test_the_jpeg_probe_is_refused_where_it_cannot_apply(tmp_path):
+  """Streamed ImageNet is not held in memory to re-encode; a quality must be 1-100."""
+  from rethinking import config as config_lib  # pylint: disable=import-outside-toplevel
+  cfg, prob_given = _build(os.path.join(ROOT, "flags", "probes", "alexnet_jpeg_q50.flags"),
+                           tmp_path)
+  assert cfg.data.jpeg_quality == 50 and validation.check_run_config(cfg, prob_given) is None
+  imagenet = config_lib.RunConfig(
+      data=config_lib.DataConfig(name="imagenet2012", jpeg_quality=50),
+      model=config_lib.ModelConfig(name="inception_v3"), logdir=str(tmp_path))
+  refused = validation.check_run_config(imagenet, False)
+  assert refused is not None and "--jpeg_quality=50" in str(refused), refused
+  above = config_lib.RunConfig(data=config_lib.DataConfig(jpeg_quality=101), logdir=str(tmp_path))
+  assert "must be 1-100" in str(validation.check_run_config(above, False))

@@ -28,11 +28,11 @@ PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
 def config(model="mlp_1x512", kind="true", prob=0.0, train_size=0, seed=0, dataset="cifar10",
-           weight_decay=0.0, dropout=0.0, augment=False, **train):
+           weight_decay=0.0, dropout=0.0, augment=False, jpeg_quality=0, **train):
   """A run's typed config at the model's defaults (its schedule from rethinking/defaults.py),
   as experiments/train.py builds it; make_run records its to_dict() as results.json does."""
   return config_lib.RunConfig(
-      data=config_lib.DataConfig(name=dataset, train_size=train_size),
+      data=config_lib.DataConfig(name=dataset, train_size=train_size, jpeg_quality=jpeg_quality),
       corruption=config_lib.CorruptionConfig(kind=kind, prob=prob, seed=seed),
       model=config_lib.ModelConfig(name=model, weight_decay=weight_decay, dropout=dropout),
       train=config_lib.TrainConfig(augment=augment, seed=seed, **train))
@@ -282,6 +282,23 @@ def test_a_stopped_run_is_its_settings_one_line_not_a_second_one(tmp_path):
   result = report.build_report([str(tmp_path)], str(tmp_path / "out"))
   (line,) = markdown_rows(result, "table1.md", "alexnet")
   assert line["ours test"] == "75.00" and "status stopped at step 1174" in line["ours ran on"]
+
+
+def test_a_jpeg_probe_run_is_its_own_line_and_never_the_paper_settings_evidence(tmp_path):
+  """Issue 23's JPEG probes train the Table 1 setting on re-encoded data: pooled with the
+  setting's runs they would move its number, and as its paper-schedule line its verdicts."""
+  make_run(tmp_path, "table1-alexnet", config("alexnet_small"), train=1.0, test=0.7417)
+  make_run(tmp_path, "probes-alexnet_jpeg_q50", config("alexnet_small", jpeg_quality=50),
+           train=1.0, test=0.6911)
+  result = report.build_report([str(tmp_path)], str(tmp_path / "out"))
+  lines = {r["ours: schedule"]: r["ours test"]
+           for r in markdown_rows(result, "table1.md", "alexnet")}
+  assert lines == {"paper schedule": "74.17", "paper schedule, JPEG q50": "69.11"}
+  evidence = " ".join(e for c in result["claims"] for e in c["evidence"])
+  assert "74.17" in evidence and "69.11" not in evidence
+  kind = cells.classify(config("alexnet_small", jpeg_quality=50))
+  assert not kind.at_paper_schedule
+  assert kind.schedule_key != cells.classify(config("alexnet_small")).schedule_key
 
 
 def test_each_subset_line_says_its_own_n(tmp_path):

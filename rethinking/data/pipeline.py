@@ -23,6 +23,7 @@ import tensorflow as tf
 from rethinking import config as config_lib
 from rethinking.data import corruption as corruption_lib
 from rethinking.data import datasets
+from rethinking.data import jpeg
 from rethinking.data import preprocessing
 
 # Stream ids of the pipeline's stateless seeds (distinct from the corruption's).
@@ -58,6 +59,12 @@ def prepare(data: config_lib.DataConfig, corruption: config_lib.CorruptionConfig
   train = datasets.load_in_memory(data.name, "train", data.data_dir, data.download,
                                   size=data.train_size)
   test = datasets.load_in_memory(data.name, "test", data.data_dir, data.download)
+  # The data fingerprint stays that of the stored arrays; the re-encoded ones are what the
+  # corruption fingerprint (below) covers.
+  stored = (train.images, test.images)
+  if data.jpeg_quality:
+    train = dataclasses.replace(train, images=jpeg.reencode(train.images, data.jpeg_quality))
+    test = dataclasses.replace(test, images=jpeg.reencode(test.images, data.jpeg_quality))
   mean = std = None
   if corruption.kind == "gaussian":
     mean, std = corruption_lib.channel_stats(train.images)
@@ -75,7 +82,7 @@ def prepare(data: config_lib.DataConfig, corruption: config_lib.CorruptionConfig
       test_images=test_c.images, test_labels=test_c.labels,
       num_classes=train.num_classes,
       fraction_labels_changed=train_c.fraction_labels_changed,
-      data_fingerprint=corruption_lib.fingerprint(train.images, train.labels, test.images,
+      data_fingerprint=corruption_lib.fingerprint(stored[0], train.labels, stored[1],
                                                   test.labels),
       corruption_fingerprint=corruption_lib.fingerprint(train_c.images, train_c.labels,
                                                         test_c.images, test_c.labels))

@@ -104,18 +104,25 @@ def schedule_deviations(config: RunConfig) -> List[str]:
   return out
 
 
+def probes(config: RunConfig) -> List[str]:
+  """A fidelity probe's change to the data (issue 23), e.g. "JPEG q50": such a run is never at
+  the paper's setup, and draws its own lines."""
+  quality = config.data.jpeg_quality
+  return [f"JPEG q{quality}"] if quality else []
+
+
 def stops_when_fit(config: RunConfig) -> bool:
   return bool(config.train.stop_when_fit)
 
 
 def at_paper_schedule(config: RunConfig) -> bool:
-  """The paper's whole schedule: no deviation, and not stopped early at the fit."""
-  return not schedule_deviations(config) and not stops_when_fit(config)
+  """The paper's whole schedule on its data: no deviation, no probe, not stopped at the fit."""
+  return not schedule_deviations(config) and not probes(config) and not stops_when_fit(config)
 
 
 def _setting_words(config: RunConfig) -> List[str]:
-  """The coefficients the paper does not state and a non-default pixel unit."""
-  words = []
+  """A probe, the coefficients the paper does not state and a non-default pixel unit."""
+  words = probes(config)
   if weight_decay(config):
     words.append(f"wd {weight_decay(config):g}")
   if dropout(config):
