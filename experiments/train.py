@@ -69,6 +69,10 @@ _SKIP_TRAIN_EVAL_BELOW = flags.DEFINE_float(
     "Figure 2b, which read every pass.", lower_bound=0.0, upper_bound=1.0)
 _STOP_WHEN_FIT = flags.DEFINE_bool("stop_when_fit", False,
                                    "Stop once the whole training set is fit (100% accuracy).")
+_EVAL_EMA = flags.DEFINE_float(
+    "eval_ema", 0.0, "Fidelity probe: evaluate and save a moving average of the weights with this "
+    "decay (TensorFlow's CIFAR-10 tutorial: 0.9999, warmed up by the step); 0 = the trained "
+    "weights.", lower_bound=0.0, upper_bound=0.999999)
 _LOGDIR = flags.DEFINE_string("logdir", "runs", "Parent of run directories.")
 _RUN_NAME = flags.DEFINE_string("run_name", "", "Run directory name (default: from the setting).")
 _STRATEGY = flags.DEFINE_enum("strategy", "default", config_lib.STRATEGIES,
@@ -118,7 +122,7 @@ def build_config() -> tuple[config_lib.RunConfig, bool]:
           learning_rate=_LEARNING_RATE.value, lr_decay=_LR_DECAY.value,
           momentum=_MOMENTUM.value,
           augment=_AUGMENT.value, eval_every=_EVAL_EVERY.value, test_every=_TEST_EVERY.value,
-          stop_when_fit=_STOP_WHEN_FIT.value,
+          stop_when_fit=_STOP_WHEN_FIT.value, eval_ema=_EVAL_EMA.value,
           skip_train_eval_below=_SKIP_TRAIN_EVAL_BELOW.value, strategy=_STRATEGY.value,
           precision=_PRECISION.value, jit=_JIT.value, eval_batch_size=_EVAL_BATCH_SIZE.value,
           deterministic=_DETERMINISTIC.value,

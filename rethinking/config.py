@@ -95,6 +95,10 @@ class TrainConfig:
   # whole-train-set evaluation (time to fit) still runs every eval_every epochs.
   test_every: int = 1
   stop_when_fit: bool = False
+  # A fidelity probe (issue 23), 0 = off: evaluate (and save) an exponential moving average of
+  # the weights with this decay, as TensorFlow's CIFAR-10 tutorial did with 0.9999
+  # (training/optimizer.py:WeightAverage); training itself is unchanged.
+  eval_ema: float = 0.0
   # Opt-in saving: skip the whole-training-set pass at an evaluation while the running training
   # accuracy since the last one is below this (0 = never skip). Replayed on every committed
   # history without moving a steps_to_fit: docs/measurements/cheap_evaluation/README.md.

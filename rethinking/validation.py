@@ -171,6 +171,8 @@ def _schedule_checks(train: config_lib.TrainConfig,
              train.skip_train_eval_below, "must be in [0, 1] (0 = never skip)")
   yield _bad(train.eval_batch_size < 0, "eval_batch_size", train.eval_batch_size,
              "must be >= 0 (0: the device rule)")
+  yield _bad(not 0.0 <= train.eval_ema < 1.0, "eval_ema", train.eval_ema,
+             "must be in [0, 1) (0 = evaluate the trained weights)")
 
 
 def _train_size_checks(data: config_lib.DataConfig, batch_size: int,

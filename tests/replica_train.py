@@ -6,7 +6,7 @@ compiled call.
 
   python tests/replica_train.py <logdir> <strategies, comma-separated> [--cpu_devices=N]
       [--augment] [--weight_decay=W] [--epochs=E] [--n=N] [--batch_size=B] [--grace=S]
-      [--join_timeout=S] [--jit]
+      [--join_timeout=S] [--jit] [--eval_ema=D]
 
 Exits like experiments/train.py: 0 completed, 3 a peer worker died, 130/143 stopped.
 """
@@ -35,7 +35,8 @@ def config(args, strategy):
       model=config_lib.ModelConfig(name="mlp_1x512", weight_decay=args.weight_decay),
       train=config_lib.TrainConfig(epochs=args.epochs, batch_size=args.batch_size,
                                    learning_rate=0.01, seed=5, augment=args.augment,
-                                   strategy=strategy, steps_per_call=2, jit=args.jit),
+                                   strategy=strategy, steps_per_call=2, jit=args.jit,
+                                   eval_ema=args.eval_ema),
       logdir=args.logdir, run_name=f"run_{strategy}")
 
 
@@ -57,6 +58,7 @@ def main():
   parser.add_argument("--augment", action="store_true")
   parser.add_argument("--jit", action="store_true")
   parser.add_argument("--weight_decay", type=float, default=0.0)
+  parser.add_argument("--eval_ema", type=float, default=0.0)
   parser.add_argument("--epochs", type=int, default=2)
   parser.add_argument("--n", type=int, default=128)
   parser.add_argument("--batch_size", type=int, default=32)

@@ -81,11 +81,13 @@ def _cluster(num_workers):
 
 # ---- replicas on one host ----------------------------------------------------------------------
 @pytest.mark.slow
-@pytest.mark.parametrize("extra", [[], ["--augment", "--weight_decay=0.001", "--jit"]],
-                         ids=["plain", "random_crop_weight_decay_jit"])
+@pytest.mark.parametrize("extra", [[], ["--augment", "--weight_decay=0.001", "--jit",
+                                         "--eval_ema=0.9"]],
+                         ids=["plain", "random_crop_weight_decay_jit_ema"])
 def test_two_and_four_replicas_reproduce_the_single_device_loss_curve(tmp_path, extra):
   # A loss divided by R twice trains like one device at lr/R (PITFALLS.md); crops keyed by
-  # replica give each R other crops. Both fail here.
+  # replica give each R other crops. Both fail here. With --eval_ema the final numbers are the
+  # weight average's, updated in cross-replica context.
   two = _start(tmp_path, tmp_path / "two", "default,mirrored", "--cpu_devices=2", *extra)
   four = _start(tmp_path, tmp_path / "four", "mirrored", "--cpu_devices=4", *extra)
   default, mirrored2 = _runs(two)

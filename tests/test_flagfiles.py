@@ -59,7 +59,7 @@ def test_there_is_a_flagfile_for_every_paper_setting():
   # appendix: the paper's regularized random-label cells we can run (flip + rotation is not
   # offered); fig1a_mlp: Figure 1a's five conditions with the MLP.
   assert counts == {"table1": 19, "table2": 7, "fig1a": 5, "fig1a_mlp": 5, "fig1bc": 18,
-                    "fig2b": 2, "appendix": 5, "probes": 4}
+                    "fig2b": 2, "appendix": 5, "probes": 8}
   assert {n.split("/")[0] for n in names} == set(counts)
 
 
@@ -145,8 +145,9 @@ def test_every_committed_config_reads_back_typed_and_unchanged():
         recorded["corruption"]["kind"], recorded["corruption"]["prob"])
 
 
-def test_the_jpeg_probe_is_refused_where_it_cannot_apply(tmp_path):
-  """Streamed ImageNet is not held in memory to re-encode; a quality must be 1-100."""
+def test_the_probes_are_refused_where_they_cannot_apply(tmp_path):
+  """Streamed ImageNet is not held in memory to re-encode; a quality must be 1-100, an average's
+  decay below 1."""
   from rethinking import config as config_lib  # pylint: disable=import-outside-toplevel
   cfg, prob_given = _build(os.path.join(ROOT, "flags", "probes", "alexnet_jpeg_q50.flags"),
                            tmp_path)
@@ -158,3 +159,5 @@ def test_the_jpeg_probe_is_refused_where_it_cannot_apply(tmp_path):
   assert refused is not None and "--jpeg_quality=50" in str(refused), refused
   above = config_lib.RunConfig(data=config_lib.DataConfig(jpeg_quality=101), logdir=str(tmp_path))
   assert "must be 1-100" in str(validation.check_run_config(above, False))
+  ema = config_lib.RunConfig(train=config_lib.TrainConfig(eval_ema=1.0), logdir=str(tmp_path))
+  assert "--eval_ema=1.0: must be in [0, 1)" in str(validation.check_run_config(ema, False))

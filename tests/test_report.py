@@ -296,9 +296,11 @@ def test_a_jpeg_probe_run_is_its_own_line_and_never_the_paper_settings_evidence(
   assert lines == {"paper schedule": "74.17", "paper schedule, JPEG q50": "69.11"}
   evidence = " ".join(e for c in result["claims"] for e in c["evidence"])
   assert "74.17" in evidence and "69.11" not in evidence
-  kind = cells.classify(config("alexnet_small", jpeg_quality=50))
-  assert not kind.at_paper_schedule
-  assert kind.schedule_key != cells.classify(config("alexnet_small")).schedule_key
+  for probe in (config("alexnet_small", jpeg_quality=50), config("alexnet_small", eval_ema=0.9999)):
+    kind = cells.classify(probe)
+    assert not kind.at_paper_schedule
+    assert kind.schedule_key != cells.classify(config("alexnet_small")).schedule_key
+  assert kind.variant_label == "paper schedule, EMA 0.9999 eval"
 
 
 def test_each_subset_line_says_its_own_n(tmp_path):

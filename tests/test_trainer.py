@@ -207,3 +207,64 @@ def test_skip_train_eval_below_skips_passes_but_never_the_last(tmp_path):
   assert [h["train_accuracy"] is None for h in results["history"]] == [True, True, False]
   assert all(h["test_accuracy"] is not None for h in results["history"])
   assert results["final"]["train_accuracy"] is not None
+
+
+# ---- --eval_ema: the weight average a fidelity probe evaluates (issue 23) ---------------------
+def test_the_weight_average_is_tensorflows_moving_average_with_num_updates():
+  """training/optimizer.WeightAverage against tf.train.ExponentialMovingAverage(decay,
+  num_updates), which TensorFlow's CIFAR-10 tutorial used (its warm-up included), on a plain
+  variable that the TF1-era class can average."""
+  from rethinking.training import optimizer  # pylint: disable=import-outside-toplevel
+  rng = np.random.default_rng(0)
+  weight = tf.Variable(rng.standard_normal(5).astype(np.float32))
+  updates = tf.Variable(0, dtype=tf.int64)
+  ours = optimizer.WeightAverage([weight], decay=0.99)
+  reference = tf.train.ExponentialMovingAverage(0.99, num_updates=updates)
+  reference.apply([weight])  # creates its average at the initial value, as ours starts
+  for t in range(1, 60):  # past the warm-up: min(0.99, (1 + t) / (10 + t)) reaches 0.99 at 881
+    weight.assign(rng.standard_normal(5).astype(np.float32))
+    updates.assign(t)
+    ours.update(t)
+    reference.apply([weight])
+  np.testing.assert_allclose(ours.averages[0].numpy(), reference.average(weight).numpy(),
+                             rtol=1e-5)
+  with ours.swapped_in():
+    np.testing.assert_array_equal(weight.numpy(), ours.averages[0].numpy())
+  assert not np.allclose(weight.numpy(), ours.averages[0].numpy())  # trained weights back
+
+
+def test_eval_ema_changes_what_is_evaluated_and_saved_not_what_is_trained_and_resumes(tmp_path):
+  def run(name, ema, **kwargs):
+    cfg = _config(tmp_path / name, epochs=3, deterministic=True, steps_per_call=2,
+                  eval_ema=ema)
+    t, results = _train(cfg, **kwargs)
+    return t, results, os.path.join(tmp_path, name, cfg.run_name)
+
+  plain, plain_results, _ = run("plain", 0.0)
+  ema, ema_results, ema_dir = run("ema", 0.9)
+  # Training is the same run: the trained weights agree bit for bit.
+  for a, b in zip(_weights(ema), _weights(plain)):
+    np.testing.assert_array_equal(a, b)
+  averages = [v.numpy() for v in ema.session.optimization.weight_average.averages]
+  assert not all(np.allclose(a, w) for a, w in zip(averages, _weights(ema)))
+  # Its evaluations and its saved model are the average's.
+  assert ema_results["final"]["test_loss"] != plain_results["final"]["test_loss"]
+  import keras  # pylint: disable=import-outside-toplevel
+  saved = keras.saving.load_model(os.path.join(ema_dir, "model.keras"), compile=False)
+  for a, b in zip(saved.trainable_weights, averages):
+    np.testing.assert_array_equal(a.numpy(), b)
+
+  seen = []
+
+  def stop(t, step):
+    seen.append(t.session.optimization.weight_average.averages[0].numpy())
+    if step >= 7:
+      t.request_stop()
+
+  _, stopped, _ = run("cut", 0.9, after_call=stop)
+  assert stopped["status"] == "stopped" and stopped["step"] == 7
+  assert len(seen) == 4 and all(not np.array_equal(a, b) for a, b in zip(seen, seen[1:]))
+  resumed, results, _ = run("cut", 0.9)  # the average restores from the checkpoint
+  for a, b in zip(resumed.session.optimization.weight_average.averages, averages):
+    np.testing.assert_array_equal(a.numpy(), b)
+  assert results["final"] == ema_results["final"]

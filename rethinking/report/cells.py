@@ -105,10 +105,13 @@ def schedule_deviations(config: RunConfig) -> List[str]:
 
 
 def probes(config: RunConfig) -> List[str]:
-  """A fidelity probe's change to the data (issue 23), e.g. "JPEG q50": such a run is never at
-  the paper's setup, and draws its own lines."""
-  quality = config.data.jpeg_quality
-  return [f"JPEG q{quality}"] if quality else []
+  """A fidelity probe's change (issue 23): the data re-encoded ("JPEG q50") or the weights
+  evaluated ("EMA 0.9999 eval"). Such a run is never at the paper's setup, and draws its own
+  lines."""
+  out = [f"JPEG q{config.data.jpeg_quality}"] if config.data.jpeg_quality else []
+  if config.train.eval_ema:
+    out.append(f"EMA {config.train.eval_ema:g} eval")
+  return out
 
 
 def stops_when_fit(config: RunConfig) -> bool:

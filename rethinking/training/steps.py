@@ -164,6 +164,7 @@ class TrainCall:
         step = start + i
         cross_entropy, correct = strategy.run(self._replica_step,
                                               args=self.source.step_inputs(context, step))
+        self.optimization.after_update(step + 1)
         cross_entropy = tf.cast(
             strategy.reduce(tf.distribute.ReduceOp.MEAN, cross_entropy, axis=None), tf.float32)
         correct = strategy.reduce(tf.distribute.ReduceOp.SUM, correct, axis=None)

@@ -132,7 +132,8 @@ class Trainer:
     if self.stop.requested.is_set():
       stop_flag.assign(True)
     writer = tf.summary.create_file_writer(self.write_dir)
-    checkpoint = tf.train.Checkpoint(model=model, optimizer=optimizer, step=step)
+    checkpoint = tf.train.Checkpoint(model=model, optimizer=optimizer, step=step,
+                                     **optimization.checkpointed())
     checkpoints = distribution.checkpoints_for(
         self.run_dir, self.write_dir, checkpoint, fingerprints=source.summary.fingerprints,
         config=cfg.to_dict())
@@ -154,7 +155,8 @@ class Trainer:
   def evaluate(self, splits=("train", "test")) -> dict:
     """Accuracy and mean cross-entropy on the whole training set (corrupted labels, no
     augmentation, inference mode) and on the test set (clean labels); `splits` picks which."""
-    return self.session.source.evaluate(self.session.evaluator, splits)
+    with self.session.optimization.evaluation_weights():
+      return self.session.source.evaluate(self.session.evaluator, splits)
 
   # ---- the run -----------------------------------------------------------------------------
   def run(self) -> rundir.Results:
@@ -274,7 +276,8 @@ class Trainer:
     if status == "completed" and (final.get("step") != step or final.get("test_accuracy") is None):
       final = {"step": step, **self.evaluate()}
     if status == "completed":
-      records.save_model(session.model, os.path.join(self.write_dir, rundir.MODEL))
+      with session.optimization.evaluation_weights():  # the weights its numbers came from
+        records.save_model(session.model, os.path.join(self.write_dir, rundir.MODEL))
     results = records.results(
         self.cfg, session.source.summary, state, final=final, status=status, step=step,
         diverged_at=diverged_at, stop_signal=self.stop.signal_name,
