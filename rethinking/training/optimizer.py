@@ -35,7 +35,9 @@ class WeightAverage:
   Hand-written because neither offer fits: that class is TF1's (its apply() makes slots through
   slot_creator, which takes tf.Variables, not Keras 3's), and Keras' optimizer EMA (use_ema) has
   no warm-up: at 0.9999 its average would still hold 68% of the first step's weights after
-  3,900 steps (10 AlexNet epochs), the tutorial's 0.01%. Call inside the strategy's scope."""
+  3,900 steps (10 AlexNet epochs), the tutorial's 1e-25. Batch norm's moving statistics are not
+  trainable and not averaged (the tutorial's network has none). Call inside the strategy's
+  scope."""
 
   def __init__(self, variables, decay: float):
     self.decay = float(decay)
