@@ -17,7 +17,6 @@ import socket
 import tempfile
 from typing import Any, Dict, List, Optional
 
-import numpy as np
 
 from rethinking import config as config_lib
 
@@ -76,12 +75,15 @@ def split_setting_run_name(name: str) -> tuple:
 
 # ---- files --------------------------------------------------------------------------------------
 def _jsonable(x):
-  if isinstance(x, np.integer):
-    return int(x)
-  if isinstance(x, np.floating):
-    return float(x)
-  if isinstance(x, np.ndarray):
-    return x.tolist()
+  """json.dump's fallback: NumPy integers, floats and arrays as Python values, else str. Told
+  apart by their type's module, not isinstance: importing NumPy here put ~0.2 s (0.15 -> 0.4 s)
+  on the start of every app, whose flag errors and --help come before anything heavy loads."""
+  if type(x).__module__ == "numpy":
+    if hasattr(x, "ndim") and x.ndim:
+      return x.tolist()
+    value = x.item()
+    if isinstance(value, (bool, int, float)):
+      return value
   return str(x)
 
 
