@@ -389,6 +389,18 @@ def test_a_full_run_and_a_stop_when_fit_run_of_one_schedule_share_a_line(tmp_pat
   assert figure1bc.contiguous([0.0, 0.2, 0.4]) and not figure1bc.contiguous([0.0, 1.0])
 
 
+def test_a_single_level_figure1b_line_is_listed_once_as_not_drawn(tmp_path):
+  # A full-data random-label run before its true-label run: one level, no p = 0. It used to be
+  # listed three times ("no p = 0 run", "fit = 100%", "not drawn"), the first also in the image.
+  _fig1b_run(tmp_path, "table1-alexnet_random_labels", 1.0, 1600, steps=39_000)
+  result = report.build_report([str(tmp_path)], str(tmp_path / "out"))
+  assert result["figures"]["figure1b"]["notes"] == []
+  text = result["markdown"]["figures.md"]
+  (line,) = result["figures"]["figure1b"]["lines"]
+  assert text.count(line["label"] + ":") == 0 and text.count(line["label"] + " (p = 1 only)") == 1
+  assert "nothing to divide by" not in text
+
+
 def test_each_figure1b_line_uses_the_highest_fit_level_all_its_runs_reached(tmp_path):
   _fig1b_run(tmp_path / "a", "p0", 0.0, 1000)
   _fig1b_run(tmp_path / "a", "p1", 1.0, 2000, reached=0.995)

@@ -103,14 +103,16 @@ def _line(model: str, members: List[Run]) -> dict:
     q["relative_lower_bound"] = (q["steps"] / base if base and not q["steps_to_threshold"]
                                  and q["steps"] else None)
   label = plotting.group_label(chosen)
+  levels = _levels(points)
   note = None
-  if not any(q["p"] == 0.0 for q in points):
+  if len(levels) < 2:
+    pass  # one level draws nothing whatever the base: markdown_1b lists it once, as not drawn
+  elif not any(q["p"] == 0.0 for q in points):
     note = f"{label}: no p = 0 run, nothing to divide by."
   elif not base:
     best = max((q["best_train_accuracy"] or 0.0) for q in points if q["p"] == 0.0)
     note = (f"{label}: no p = 0 run reached {fit.words(fit.LEVELS[-1])} train accuracy (best "
             f"{best:.2f}%), nothing to divide by.")
-  levels = _levels(points)
   return {"model": model, "label": label, "train_size": chosen[0].train_size,
           "full_data": chosen[0].full_data,
           "schedule": chosen[0].kind.schedule_label, "points": points,
@@ -197,6 +199,8 @@ def markdown_1b(figure: dict) -> List[str]:
          f"steps_to_fit); its value at each p is the mean over seeds.", ""]
   out += [f"- {note}" for note in figure["notes"]]
   for g in figure["lines"]:
+    if len(g["levels"]) < 2:
+      continue  # listed once below as not drawn; its table rows still give its fit level
     reach = "" if g["every_run_reached"] else " (not every run reached it: lower bounds)"
     out.append(f"- {g['label']}: fit = {fit.words(g['fit_threshold'])}{reach}"
                + ("" if g["contiguous"] or len(g["levels"]) < 2 else
@@ -204,7 +208,8 @@ def markdown_1b(figure: dict) -> List[str]:
     if g["same_seed_runs_left_out"]:
       out.append("  - same seed as a counted run, left out: "
                  + ", ".join(f"`{p}`" for p in g["same_seed_runs_left_out"]))
-  single = [g["label"] for g in figure["lines"] if len(g["levels"]) < 2]
+  single = [f"{g['label']} (p = {g['levels'][0]['p']:g} only)" for g in figure["lines"]
+            if len(g["levels"]) < 2]
   if single:
     out.append("- Not drawn in Figures 1b/1c (one corruption level only): " + "; ".join(single))
   rows = []
