@@ -393,12 +393,14 @@ def test_a_single_level_figure1b_line_is_listed_once_as_not_drawn(tmp_path):
   # A full-data random-label run before its true-label run: one level, no p = 0. It used to be
   # listed three times ("no p = 0 run", "fit = 100%", "not drawn"), the first also in the image.
   _fig1b_run(tmp_path, "table1-alexnet_random_labels", 1.0, 1600, steps=39_000)
+  _fig1b_run(tmp_path, "fig1bc-p1.0", 1.0, 1600, stop=True)  # same seed: still named as left out
   result = report.build_report([str(tmp_path)], str(tmp_path / "out"))
   assert result["figures"]["figure1b"]["notes"] == []
   text = result["markdown"]["figures.md"]
   (line,) = result["figures"]["figure1b"]["lines"]
   assert text.count(line["label"] + ":") == 0 and text.count(line["label"] + " (p = 1 only)") == 1
   assert "nothing to divide by" not in text
+  assert f"same seed as a counted run, left out: `{line['same_seed_runs_left_out'][0]}`" in text
 
 
 def test_each_figure1b_line_uses_the_highest_fit_level_all_its_runs_reached(tmp_path):

@@ -199,14 +199,15 @@ def markdown_1b(figure: dict) -> List[str]:
          f"steps_to_fit); its value at each p is the mean over seeds.", ""]
   out += [f"- {note}" for note in figure["notes"]]
   for g in figure["lines"]:
-    if len(g["levels"]) < 2:
-      continue  # listed once below as not drawn; its table rows still give its fit level
-    reach = "" if g["every_run_reached"] else " (not every run reached it: lower bounds)"
-    out.append(f"- {g['label']}: fit = {fit.words(g['fit_threshold'])}{reach}"
-               + ("" if g["contiguous"] or len(g["levels"]) < 2 else
-                  "; levels with a gap between them, drawn as points"))
+    drawn = len(g["levels"]) >= 2  # a single level is listed once below, as not drawn
+    if drawn:
+      reach = "" if g["every_run_reached"] else " (not every run reached it: lower bounds)"
+      out.append(f"- {g['label']}: fit = {fit.words(g['fit_threshold'])}{reach}"
+                 + ("" if g["contiguous"] else
+                    "; levels with a gap between them, drawn as points"))
     if g["same_seed_runs_left_out"]:
-      out.append("  - same seed as a counted run, left out: "
+      out.append(("  - " if drawn else f"- {g['label']}, ")
+                 + "same seed as a counted run, left out: "
                  + ", ".join(f"`{p}`" for p in g["same_seed_runs_left_out"]))
   single = [f"{g['label']} (p = {g['levels'][0]['p']:g} only)" for g in figure["lines"]
             if len(g["levels"]) < 2]
