@@ -10,22 +10,42 @@ import platform
 import resource
 
 
+# /proc/cpuinfo flag -> what it adds, widest first. Hosts of one CPU name differ several-fold in
+# speed and in float results at one seed (an AVX2 EPYC and an AVX-512 EPYC both say "AMD EPYC"
+# under KVM): the vector units a run had are part of what it was measured on.
+_ISA_FLAGS = (("avx512f", "AVX-512"), ("avx2", "AVX2"), ("avx512_bf16", "BF16"),
+              ("amx_tile", "AMX"))
+
+
+def cpu_isa(flags: str) -> str:
+  """The vector extensions that matter for training speed, from a cpuinfo 'flags' value.
+
+  E.g. 'AVX-512/BF16' (an AVX-512 EPYC with bf16 dot products), 'AVX-512/BF16/AMX' (a
+  Sapphire Rapids Xeon), 'AVX2' (Zen 3); '' when none is listed (another architecture).
+  """
+  present = set(flags.split())
+  widest = next((name for flag, name in _ISA_FLAGS[:2] if flag in present), None)
+  extras = [name for flag, name in _ISA_FLAGS[2:] if flag in present]
+  return "/".join(([widest] if widest else []) + extras)
+
+
 def cpu_description() -> str:
-  """E.g. 'CPU: AMD EPYC 7B13 (2 cores)', without importing TensorFlow."""
-  name = platform.processor() or "unknown"
+  """E.g. 'CPU: AMD EPYC 7B13 (2 cores; AVX-512/BF16)', without importing TensorFlow."""
+  fields = {}  # the first processor's entry is enough: the cores of one VM are alike
   try:
     with open("/proc/cpuinfo") as f:
       for line in f:
-        if line.startswith("model name"):
-          name = line.split(":", 1)[1].strip()
-          break
+        key, _, value = line.partition(":")
+        fields.setdefault(key.strip(), value.strip())
   except OSError:
     pass
-  return f"CPU: {name} ({os.cpu_count()} cores)"
+  name = fields.get("model name") or platform.processor() or "unknown"
+  isa = cpu_isa(fields.get("flags", ""))
+  return f"CPU: {name} ({os.cpu_count()} cores{'; ' + isa if isa else ''})"
 
 
 def describe_device() -> str:
-  """E.g. 'GPU: NVIDIA H200 x1' or 'CPU: Intel Xeon ... (2 cores)'."""
+  """E.g. 'GPU: NVIDIA H200 x1' or 'CPU: Intel Xeon ... (2 cores; AVX-512/BF16/AMX)'."""
   # host.py is read by TensorFlow-free code (flags, the report): TensorFlow loads only here.
   import tensorflow as tf  # pylint: disable=import-outside-toplevel
   gpus = tf.config.list_physical_devices("GPU")

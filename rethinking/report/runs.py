@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
 from rethinking import rundir
@@ -63,13 +64,18 @@ class Run:
 
   @property
   def short_device(self) -> str:
-    """e.g. 'CPU AMD EPYC 2-core' or 'GPU: NVIDIA H200 x1': which machine, since hosts differ
-    several-fold in speed (the full description is in results.json)."""
+    """e.g. 'CPU AMD EPYC 2-core AVX-512/BF16' or 'GPU: NVIDIA H200 x1': which machine, since
+    hosts differ several-fold in speed (the full description is in results.json). Runs recorded
+    before results.json named the vector extensions say 'ISA not recorded'."""
     device = self.results.device or "unknown device"
     if not device.startswith("CPU"):
       return device
     name = device[len("CPU:"):].strip().replace("(R)", "").replace(" Processor", "")
-    return "CPU " + " ".join(name.replace("(2 cores)", "2-core").split())
+    match = re.search(r"\((\d+) cores?(?:; ([^)]+))?\)", name)
+    if match:
+      isa = match.group(2) or "ISA not recorded"
+      name = f"{name[:match.start()]}{match.group(1)}-core {isa}{name[match.end():]}"
+    return "CPU " + " ".join(name.split())
 
   def accuracy(self, split: str, top: int = 1) -> Optional[float]:
     """Final whole-split accuracy in percent (top-5 on ImageNet with top=5), or None."""
@@ -91,8 +97,9 @@ class Run:
 
   @property
   def device_kind(self) -> str:
-    """'CPU' or the GPU/TPU description: what can change the numbers (which CPU model ran a
-    float32 run changes its speed, not its results)."""
+    """'CPU' or the GPU/TPU description: what can change the numbers (which CPU ran a float32
+    run changes its speed and its rounding -- AVX2 and AVX-512 hosts part at one seed from the
+    first epoch -- not what it measures, so CPU runs pool)."""
     device = self.results.device or "unknown device"
     return "CPU" if device.startswith("CPU") else device
 
