@@ -513,6 +513,75 @@ def test_per_step_loss_read_from_event_files_matches_tensorflows_reader(tmp_path
   assert 0 < len(cut_steps) < len(steps)
 
 
+# ---- the precision check (issue 23) -----------------------------------------------------------
+def _twin_history(fit_epoch, train_final, test_final, epochs=100, steps_per_epoch=390):
+  """Evaluated every epoch of `epochs` (of a 100-epoch schedule): whole-train accuracy rises
+  toward train_final and is 100% from fit_epoch on (None: never)."""
+  return [{"epoch": float(e), "step": steps_per_epoch * e,
+           "train_accuracy": 1.0 if fit_epoch and e >= fit_epoch else train_final * e / 100,
+           "test_accuracy": test_final} for e in range(1, epochs + 1)]
+
+
+def _twins(tmp_path, bf16_fit_epoch=18, bf16_test=0.855, bf16_status="completed",
+           bf16_epochs=100, seed=0):
+  fp32 = config(model="inception_small", seed=0)
+  bf16 = config(model="inception_small", seed=seed, precision="mixed_bfloat16")
+  make_run(tmp_path / "fp32", "table1-inception", fp32, train=1.0, test=0.86, steps_to_fit=17 * 390,
+           history=_twin_history(17, 1.0, 0.86))
+  run = make_run(tmp_path / "bf16", "table1-inception", bf16, train=1.0, test=bf16_test,
+                 status=bf16_status,
+                 steps_to_fit=bf16_fit_epoch * 390 if bf16_fit_epoch and (
+                     bf16_fit_epoch <= bf16_epochs) else None,
+                 history=_twin_history(bf16_fit_epoch, 1.0, bf16_test, epochs=bf16_epochs))
+  if bf16_epochs != 100:  # stopped part-way: the run's step is its last evaluation's
+    _set(run, step=bf16_epochs * 390, final={"step": bf16_epochs * 390})
+  return report.build_report([str(tmp_path)], str(tmp_path / "out"))
+
+
+def _set(run_dir, **fields):
+  path = os.path.join(run_dir, "results.json")
+  data = json.load(open(path))
+  data.update(fields)
+  json.dump(data, open(path, "w"))
+
+
+def test_bf16_twin_fit_one_evaluation_later_and_within_a_point_agrees(tmp_path):
+  (c,) = _twins(tmp_path)["precision_check"]
+  assert c["verdict"] == "agree" and c["precision"] == "mixed_bfloat16"
+  assert c["steps_to_fit"] == {"float32": 17 * 390, "other": 18 * 390}
+  assert c["at_step"] == 39_000 and c["evaluation_interval"] == 390
+  assert c["accuracy"]["other"]["test"] == pytest.approx(85.5)
+
+
+@pytest.mark.parametrize("changes, failed", [
+    (dict(bf16_fit_epoch=19), ["steps to fit"]),  # two evaluations later
+    (dict(bf16_test=0.845), ["test accuracy"]),  # 1.5 points lower
+    (dict(bf16_fit_epoch=None), ["steps to fit"]),  # never fit
+])
+def test_bf16_twin_outside_the_check_differs_and_says_where(tmp_path, changes, failed):
+  (c,) = _twins(tmp_path, **changes)["precision_check"]
+  assert c["verdict"] == "differ" and c["failed"] == failed
+
+
+def test_a_twin_under_way_is_pending_at_the_last_common_evaluation(tmp_path):
+  result = _twins(tmp_path, bf16_status="stopped", bf16_epochs=12)
+  (c,) = result["precision_check"]
+  assert c["verdict"] == "pending" and c["at_step"] == 12 * 390 and not c["failed"]
+  # ... until it has trained past the float32 fit by more than an interval without fitting.
+  (c,) = _twins(tmp_path / "later", bf16_status="stopped", bf16_epochs=19,
+                bf16_fit_epoch=None)["precision_check"]
+  assert c["verdict"] == "differ" and c["failed"][0] == "steps to fit"
+  (line,) = [ln for ln in result["markdown"]["table1.md"].splitlines()
+             if ln.startswith("| Inception")]
+  assert "mixed_bfloat16" in line and "pending" in line and "6,630 / not fit" in line
+
+
+def test_runs_of_another_seed_are_not_twins(tmp_path):
+  result = _twins(tmp_path, seed=1)
+  assert result["precision_check"] == []
+  assert "No twins" in result["markdown"]["table1.md"]
+
+
 # ---- claims -----------------------------------------------------------------------------------
 def test_a_verdict_from_some_models_is_partly_and_names_what_is_missing(tmp_path):
   """MLP evidence alone, all of it passing, must not make a claim about every model hold."""

@@ -23,6 +23,7 @@ def build_report(logdirs: Sequence[str], out_dir: str) -> dict:
   from rethinking import paper
   from rethinking.report import claims as claims_lib
   from rethinking.report import figure1a, figure1bc, figure2b
+  from rethinking.report import precision as precision_lib
   from rethinking.report import runs as runs_lib
   from rethinking.report import table2 as table2_lib
   from rethinking.report import tables
@@ -48,6 +49,7 @@ def build_report(logdirs: Sequence[str], out_dir: str) -> dict:
       "table2": table2_lib.table2(runs, unfinished),
       "appendix": tables.appendix(runs, unfinished),
       "reduced": tables.reduced(runs),
+      "precision_check": precision_lib.check(runs),
       "figures": figures,
       "theory": theory_lib.load_theory(logdirs),
       "runs": sorted(runs),
@@ -57,7 +59,8 @@ def build_report(logdirs: Sequence[str], out_dir: str) -> dict:
   report["claims"] = claims_lib.ledger(report)
   sources = ", ".join(f"`{d}`" for d in logdirs)
   report["markdown"] = {
-      "table1.md": tables.table1_markdown(report["table1"], sources),
+      "table1.md": tables.table1_markdown(report["table1"], sources)
+                   + "\n".join(precision_lib.markdown(report["precision_check"])),
       "table2.md": table2_lib.table2_markdown(report["table2"], sources),
       "appendix.md": tables.appendix_markdown(report["appendix"], sources),
       "reduced.md": tables.reduced_markdown(report["reduced"], sources),
