@@ -204,6 +204,36 @@ def test_local_response_normalization_follows_tensorflows_formula():
   np.testing.assert_allclose(out, expected, rtol=1e-5)
 
 
+@pytest.mark.parametrize("depth_radius, bias, alpha, beta", [
+    (4, 1.0, 0.001 / 9.0, 0.75),  # the tutorial's (AlexNet's), on the rsqrt path
+    (2, 2.0, 0.3, 0.5),  # a strong normalization, on the pow path
+])
+@pytest.mark.parametrize("jit", [False, True])
+def test_local_response_normalization_gradient_equals_tensorflows_lrn_grad(
+    depth_radius, bias, alpha, beta, jit):
+  """The hand-written gradient against TensorFlow's LRNGrad, edges of the channel window and
+  XLA included: a wrong sign, factor or window shows as a difference far above rounding."""
+  rng = np.random.default_rng(0)
+  x = tf.constant(rng.uniform(0.0, 30.0, (4, 5, 5, 16)).astype(np.float32))
+  upstream = tf.constant(rng.normal(size=(4, 5, 5, 16)).astype(np.float32))
+
+  def gradient(fn):
+    def run(x):
+      with tf.GradientTape() as tape:
+        tape.watch(x)
+        y = fn(x)
+      return y, tape.gradient(y, x, output_gradients=upstream)
+    return tf.function(run, jit_compile=jit)(x)
+
+  theirs = gradient(lambda v: tf.nn.local_response_normalization(v, depth_radius, bias, alpha,
+                                                                 beta))
+  ours = gradient(lambda v: layers_lib.local_response_normalization(
+      v, depth_radius, bias, alpha, beta))
+  np.testing.assert_array_equal(ours[0].numpy(), theirs[0].numpy())
+  scale = np.max(np.abs(theirs[1].numpy()))
+  np.testing.assert_allclose(ours[1].numpy(), theirs[1].numpy(), rtol=0, atol=1e-5 * scale)
+
+
 def test_local_response_normalization_keeps_a_bfloat16_input_bfloat16():
   x = tf.cast(np.random.default_rng(0).normal(size=(1, 2, 2, 16)), tf.bfloat16)
   layer = LocalResponseNormalization(dtype="mixed_bfloat16")

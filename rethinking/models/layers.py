@@ -120,8 +120,8 @@ class LocalResponseNormalization(keras.layers.Layer):
     self.depth_radius, self.bias, self.alpha, self.beta = depth_radius, bias, alpha, beta
 
   def call(self, inputs):
-    x = tf.nn.local_response_normalization(tf.cast(inputs, tf.float32), self.depth_radius,
-                                           self.bias, self.alpha, self.beta)
+    x = local_response_normalization(tf.cast(inputs, tf.float32), self.depth_radius,
+                                     self.bias, self.alpha, self.beta)
     return tf.cast(x, inputs.dtype)
 
   def compute_output_shape(self, input_shape):
@@ -130,3 +130,35 @@ class LocalResponseNormalization(keras.layers.Layer):
   def get_config(self):
     return {**super().get_config(), "depth_radius": self.depth_radius, "bias": self.bias,
             "alpha": self.alpha, "beta": self.beta}
+
+
+def local_response_normalization(x, depth_radius: int, bias: float, alpha: float, beta: float):
+  """tf.nn.local_response_normalization (float32, channels-last), its gradient hand-written.
+
+  Hand-written because TensorFlow's CPU LRNGrad walks each element's channel window and calls
+  powf per element: 22% of an AlexNet training step on a 2-core AVX-512 EPYC (perf,
+  docs/measurements/benchmark/README.md). The gradient of y = x N^-beta,
+  N = bias + alpha W(x^2), where W sums over the channel window [c - r, c + r], is
+      dx = g N^-beta - 2 alpha beta x W(g x N^-beta / N);
+  W is one matmul with a banded 0/1 matrix (oneDNN's GEMM) and N^-0.75 is rsqrt(N) rsqrt(sqrt
+  N). It equals LRNGrad to float32 rounding (tests/test_models.py); the forward pass is
+  TensorFlow's op, unchanged.
+  """
+  @tf.custom_gradient
+  def lrn(x):
+    y = tf.nn.local_response_normalization(x, depth_radius, bias, alpha, beta)
+
+    def grad(upstream):
+      channels = x.shape[-1]
+      index = tf.range(channels)
+      window = tf.cast(tf.abs(index[:, None] - index[None, :]) <= depth_radius, x.dtype)
+      window_sum = lambda v: tf.reshape(  # noqa: E731
+          tf.matmul(tf.reshape(v, [-1, channels]), window), tf.shape(v))
+      norm = bias + alpha * window_sum(tf.square(x))
+      scale = (tf.math.rsqrt(norm) * tf.math.rsqrt(tf.sqrt(norm)) if beta == 0.75
+               else tf.pow(norm, -beta))
+      return upstream * scale - (2.0 * alpha * beta) * x * window_sum(upstream * x * scale / norm)
+
+    return y, grad
+
+  return lrn(x)
