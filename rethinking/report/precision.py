@@ -30,17 +30,21 @@ def twin_key(run: Run) -> tuple:
   return (cells.setting_key(neutral), run.seed, run.device_kind)
 
 
+def _measured(run: Run) -> Dict[int, object]:
+  """step -> the run's (last) evaluation there that measured whole-train and test accuracy."""
+  return {e.step: e for e in run.evaluations
+          if e.train_accuracy is not None and e.test_accuracy is not None}
+
+
 def _accuracies(run: Run, step: int) -> Dict[str, float]:
   """Whole-train and test accuracy (percent) of `run` at its evaluation at `step`."""
-  (evaluation,) = [e for e in run.evaluations if e.step == step]
+  evaluation = _measured(run)[step]
   return {"train": 100.0 * evaluation.train_accuracy, "test": 100.0 * evaluation.test_accuracy}
 
 
 def _last_common_step(a: Run, b: Run) -> Optional[int]:
   """The last step at which both runs measured whole-train and test accuracy."""
-  measured = lambda run: {e.step for e in run.evaluations  # noqa: E731
-                          if e.train_accuracy is not None and e.test_accuracy is not None}
-  common = measured(a) & measured(b)
+  common = set(_measured(a)) & set(_measured(b))
   return max(common) if common else None
 
 
