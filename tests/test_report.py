@@ -416,6 +416,30 @@ def test_a_single_level_figure1b_line_is_listed_once_as_not_drawn(tmp_path):
   assert f"same seed as a counted run, left out: `{line['same_seed_runs_left_out'][0]}`" in text
 
 
+def test_a_full_data_figure1bc_line_with_only_p0_and_p1_holds_only_there(tmp_path):
+  # The Table 1 rows give AlexNet p = 0 and 1 at n = 50,000: "rises steadily" is not measured
+  # between them, so the scope says so and the verdict stays "partly" (it said "holds").
+  _fig1b_run(tmp_path, "table1-alexnet", 0.0, 1000)
+  _fig1b_run(tmp_path, "table1-alexnet_random_labels", 1.0, 4000)
+  result = report.build_report([str(tmp_path)], str(tmp_path / "out"))
+  for name in ("Figure 1b", "Figure 1c"):
+    (claim,) = [c for c in result["claims"] if c["claim"].startswith(name)]
+    assert "Alexnet (p = 0 and 1 only)" in claim["scope"], claim["scope"]
+  for p in (0.2, 0.4, 0.6, 0.8):
+    _fig1b_run(tmp_path, f"fig1bc-p{p}", p, 1500)
+  result = report.build_report([str(tmp_path)], str(tmp_path / "out"))
+  for name in ("Figure 1b", "Figure 1c"):
+    (claim,) = [c for c in result["claims"] if c["claim"].startswith(name)]
+    assert "holds for Alexnet at n = 50,000" in claim["scope"], claim["scope"]
+
+
+def test_a_verdict_with_partial_full_data_evidence_is_at_most_partly():
+  from rethinking.report import verdicts  # pylint: disable=import-outside-toplevel
+  assert verdicts.scoped(["A"], {"A": True}, {}) == ("holds", "holds for A at n = 50,000")
+  assert verdicts.scoped(["A"], {"A": True}, {}, {"A": "p = 0 and 1 only"}) == (
+      "partly", "holds for A (p = 0 and 1 only) at n = 50,000")
+
+
 def test_each_figure1b_line_uses_the_highest_fit_level_all_its_runs_reached(tmp_path):
   _fig1b_run(tmp_path / "a", "p0", 0.0, 1000)
   _fig1b_run(tmp_path / "a", "p1", 1.0, 2000, reached=0.995)

@@ -11,9 +11,10 @@ only (n = 2,000); Inception: not measured"). Verdicts: "holds", "partly", "does 
 """
 from __future__ import annotations
 
-from typing import Dict, List, Tuple
+from typing import Dict, List, Sequence, Tuple
 
 from rethinking import paper
+from rethinking.report import figure1bc
 from rethinking.report import fit
 from rethinking.report import markdown as md
 from rethinking.report import theory_claims
@@ -128,16 +129,29 @@ def _line_model(line: dict) -> str:
   return MODEL_NAMES.get(line["model"], line["model"])
 
 
-def _figure1bc_scope(checks: List[Tuple[dict, bool]]) -> Tuple[str, str]:
+def _levels_text(ps: Sequence[float]) -> str:
+  ps = [f"{p:g}" for p in sorted(ps)]
+  return "p = " + (" and ".join(ps) if len(ps) <= 2 else ", ".join(ps)) + " only"
+
+
+def _figure1bc_scope(checks: List[Tuple[dict, List[float]]]) -> Tuple[str, str]:
+  """checks: (line, whether the claim held on it, the corruption levels it measured). A model
+  whose full-data lines all miss some of the paper's levels (p = 0, 0.2, ..., 1) holds only on
+  the levels it has (e.g. the Table 1 rows give p = 0 and 1), which the scope says."""
   outcome: Dict[str, bool] = {}
   sizes: Dict[str, List[int]] = {}
-  for line, ok in checks:
+  covered: Dict[str, List[float]] = {}
+  for line, ok, ps in checks:
     model = _line_model(line)
     if line["full_data"]:
       outcome[model] = outcome.get(model, True) and ok
+      if len(ps) > len(covered.get(model, [])):
+        covered[model] = list(ps)
     else:
       sizes.setdefault(model, []).append(line["train_size"] or 0)
-  return scoped(FIGURE1BC_MODELS, outcome, {m: _sizes(v) for m, v in sizes.items()})
+  partial = {m: _levels_text(ps) for m, ps in covered.items()
+             if not set(figure1bc.P_GRID) <= set(ps)}
+  return scoped(FIGURE1BC_MODELS, outcome, {m: _sizes(v) for m, v in sizes.items()}, partial)
 
 
 def figure1b_claim(figure: dict) -> dict:
@@ -151,7 +165,7 @@ def figure1b_claim(figure: dict) -> dict:
     evidence.append(f"{line['label']}: relative time to {fit.words(line['fit_threshold'])} "
                     f"train accuracy (mean over seeds) "
                     + ", ".join(f"p={p:g}: {rel[p]:.2f}" for p in sorted(rel)))
-    checks.append((line, rel[top] >= 1.2))
+    checks.append((line, rel[top] >= 1.2, list(rel)))
   verdict, scope = _figure1bc_scope(checks)
   return _claim("Figure 1b: time to overfit grows with label corruption, by a small constant "
                 "factor at full randomization", verdict, evidence,
@@ -170,7 +184,7 @@ def figure1c_claim(figure: dict) -> dict:
     steady = all(errors[b] >= errors[a] - 0.01 for a, b in zip(ps, ps[1:]))
     evidence.append(f"{line['label']}: test error (mean over seeds) " + ", ".join(
         f"p={p:g}: {errors[p]:.3f}" for p in ps))
-    checks.append((line, steady and errors[1.0] >= 0.85))
+    checks.append((line, steady and errors[1.0] >= 0.85, ps))
   verdict, scope = _figure1bc_scope(checks)
   return _claim("Figure 1c: test error rises steadily with label corruption and reaches chance "
                 "(0.9) at p = 1", verdict, evidence,

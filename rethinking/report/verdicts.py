@@ -3,7 +3,7 @@ per-model evidence into a verdict ("holds" needs full-data evidence for every mo
 is about; evidence on a subset or for some models gives at most "partly")."""
 from __future__ import annotations
 
-from typing import Dict, Iterable, List, Sequence, Tuple
+from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
 from rethinking.report import markdown as md
 
@@ -31,11 +31,14 @@ def sizes_text(sizes: Iterable[int]) -> str:
   return f"n = {text}"
 
 
-def scoped(models: Sequence[str], outcome: Dict[str, bool],
-           subset: Dict[str, str]) -> Tuple[str, str]:
+def scoped(models: Sequence[str], outcome: Dict[str, bool], subset: Dict[str, str],
+           partial: Optional[Dict[str, str]] = None) -> Tuple[str, str]:
   """(verdict, scope) of a claim about `models` (names, in order) from full-data outcomes
   (model -> whether the claim held for it at n = 50,000) and subset-only evidence (model -> its
-  n's text)."""
+  n's text). `partial` names models whose full-data evidence covers only part of what the claim
+  is about (model -> what it covers, e.g. "p = 0 and 1 only"): their outcome is shown with it and
+  the verdict is at most "partly"."""
+  partial = {m: q for m, q in (partial or {}).items() if m in outcome}
   held = [m for m in models if outcome.get(m) is True]
   failed = [m for m in models if outcome.get(m) is False]
   sub = [m for m in models if m not in outcome and m in subset]
@@ -45,9 +48,11 @@ def scoped(models: Sequence[str], outcome: Dict[str, bool],
   elif not held:
     verdict = FAILS
   else:
-    verdict = HOLDS if not (failed or sub or missing) else PARTLY
-  parts = [f"holds for {names(held)} at {FULL_N}"] if held else []
-  parts += [f"does not hold for {names(failed)} at {FULL_N}"] if failed else []
+    verdict = HOLDS if not (failed or sub or missing or partial) else PARTLY
+  def at_full(group):
+    return names(f"{m} ({partial[m]})" if m in partial else m for m in group)
+  parts = [f"holds for {at_full(held)} at {FULL_N}"] if held else []
+  parts += [f"does not hold for {at_full(failed)} at {FULL_N}"] if failed else []
   parts += [f"{m}: subset only ({subset[m]})" for m in sub]
   parts += [f"{names(missing)}: not measured"] if missing else []
   return verdict, "; ".join(parts)
