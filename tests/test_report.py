@@ -595,8 +595,8 @@ def test_a_twin_under_way_is_pending_at_the_last_common_evaluation(tmp_path):
   (c,) = _twins(tmp_path / "later", bf16_status="stopped", bf16_epochs=19,
                 bf16_fit_epoch=None)["precision_check"]
   assert c["verdict"] == "differ" and c["failed"][0] == "steps to fit"
-  (line,) = [ln for ln in result["markdown"]["table1.md"].splitlines()
-             if ln.startswith("| Inception")]
+  check = result["markdown"]["table1.md"].split("## Precision check")[1].split("\n## ")[0]
+  (line,) = [ln for ln in check.splitlines() if ln.startswith("| Inception")]
   assert "mixed_bfloat16" in line and "pending" in line and "6,630 / not fit" in line
 
 
@@ -717,3 +717,30 @@ def test_the_report_imports_neither_the_trainer_nor_tensorflow(tmp_path):
   done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                         timeout=120, cwd=ROOT)
   assert done.returncode == 0, done.stdout + done.stderr[-2000:]
+
+
+# ---- after the fit (the epoch budget) -------------------------------------------------------
+def test_after_fit_settles_where_test_accuracy_stops_moving_relative_to_the_last():
+  from rethinking.report import after_fit  # pylint: disable=import-outside-toplevel
+  tests = [(10.0, 70.0), (11.0, 72.0), (12.0, 74.7), (13.0, 74.8), (14.0, 75.1), (15.0, 75.0)]
+  # From epoch 12 on every value is within 0.5 of the last (75.0); 72.0 at epoch 11 is not.
+  assert after_fit.settled_epoch(tests) == 12.0
+  # A late move resets it: only the last two agree.
+  assert after_fit.settled_epoch(tests + [(16.0, 76.0), (17.0, 76.2)]) == 16.0
+
+
+def test_after_fit_lines_start_at_the_fit_and_say_when_the_run_is_under_way(tmp_path):
+  cfg = config("alexnet_small")
+  per_epoch = 50_000 // 128
+  tests = {1: 0.40, 2: 0.60, 3: 0.70, 4: 0.74, 5: 0.75, 6: 0.752, 7: 0.751}
+  history = [{"epoch": float(e), "step": per_epoch * e, "train_accuracy": min(1.0, e / 3),
+              "test_accuracy": t, "running_train_loss": 1.0} for e, t in tests.items()]
+  make_run(tmp_path, "table1-alexnet", cfg, train=1.0, test=0.751, status="stopped",
+           steps_to_fit=per_epoch * 3, history=history, final={"step": per_epoch * 7})
+  result = report.build_report([str(tmp_path)], str(tmp_path / "out"))
+  (line,) = result["after_fit"]
+  assert line["fit_epoch"] == 3 and line["test_at_fit"] == 70.0
+  assert line["best_after_fit"] == {"epoch": 6.0, "test": 75.2}
+  # 74.0 at epoch 4 is 1.1 points from the last (75.1): settled from epoch 5, so far.
+  assert line["settled_epoch"] == 5.0 and not line["final"]
+  assert "| 5 (so far) |" in result["markdown"]["table1.md"]

@@ -21,6 +21,7 @@ def build_report(logdirs: Sequence[str], out_dir: str) -> dict:
   # Submodules load lazily: cells (the trainer's summary) must not load matplotlib.
   # pylint: disable=import-outside-toplevel
   from rethinking import paper
+  from rethinking.report import after_fit as after_fit_lib
   from rethinking.report import claims as claims_lib
   from rethinking.report import figure1a, figure1bc, figure2b
   from rethinking.report import precision as precision_lib
@@ -50,6 +51,7 @@ def build_report(logdirs: Sequence[str], out_dir: str) -> dict:
       "appendix": tables.appendix(runs, unfinished),
       "reduced": tables.reduced(runs),
       "precision_check": precision_lib.check(runs),
+      "after_fit": after_fit_lib.after_fit(runs),
       "figures": figures,
       "theory": theory_lib.load_theory(logdirs),
       "runs": sorted(runs),
@@ -60,7 +62,8 @@ def build_report(logdirs: Sequence[str], out_dir: str) -> dict:
   sources = ", ".join(f"`{d}`" for d in logdirs)
   report["markdown"] = {
       "table1.md": tables.table1_markdown(report["table1"], sources)
-                   + "\n".join(precision_lib.markdown(report["precision_check"])),
+                   + "\n".join(precision_lib.markdown(report["precision_check"]))
+                   + "\n".join(after_fit_lib.markdown(report["after_fit"])),
       "table2.md": table2_lib.table2_markdown(report["table2"], sources),
       "appendix.md": tables.appendix_markdown(report["appendix"], sources),
       "reduced.md": tables.reduced_markdown(report["reduced"], sources),

@@ -1,0 +1,100 @@
+"""What training after the fit changes: the evidence for an epoch budget (issue 23).
+
+The paper gives AlexNet and the MLPs 100 epochs and Inception none; ours is chosen by running one
+row past its fit and asking whether test accuracy still moves. For every full-data run that
+reached 100% whole-train accuracy and was evaluated after it, this lists the test accuracy at
+the fit, ten epochs later, its best after the fit, its last, and the epoch from which every
+later test accuracy stays within SETTLE_POINTS of the last one ("settled"). For a run still
+under way the last evaluation is not the end: its "settled" is provisional and says so.
+"""
+from __future__ import annotations
+
+from typing import List, Mapping, Optional
+
+from rethinking.report import markdown as md
+from rethinking.report.runs import Run, ran_on
+
+SETTLE_POINTS = 0.5  # test accuracy (points) within which a run has settled
+LATER_EPOCHS = 10  # the "ten epochs after the fit" column
+
+
+def _tests(run: Run) -> List[tuple]:
+  """(epoch, test accuracy in percent) of every evaluation with a test pass, in step order."""
+  per_epoch = run.results.steps_per_epoch or 0
+  out = {}
+  for e in run.evaluations:
+    if e.test_accuracy is not None:
+      epoch = e.epoch if e.epoch is not None else (e.step / per_epoch if per_epoch else None)
+      if epoch is not None:
+        out[e.step] = (float(epoch), 100.0 * e.test_accuracy)
+  return [out[s] for s in sorted(out)]
+
+
+def settled_epoch(tests: List[tuple], points: float = SETTLE_POINTS) -> Optional[float]:
+  """The first epoch from which every test accuracy is within `points` of the last one."""
+  if not tests:
+    return None
+  last = tests[-1][1]
+  epoch = tests[-1][0]
+  for e, acc in reversed(tests):
+    if abs(acc - last) > points:
+      break
+    epoch = e
+  return epoch
+
+
+def _at_or_after(tests: List[tuple], epoch: float) -> Optional[tuple]:
+  return next(((e, a) for e, a in tests if e >= epoch - 1e-9), None)
+
+
+def summarize(run: Run) -> Optional[dict]:
+  """The after-the-fit line of one run, or None when it has nothing after a fit to show."""
+  per_epoch = run.results.steps_per_epoch
+  fit_step = run.results.steps_to_fit
+  if not run.full_data or fit_step is None or not per_epoch:
+    return None
+  fit_epoch = fit_step / per_epoch
+  tests = [(e, a) for e, a in _tests(run) if e >= fit_epoch - 1e-9]
+  if len(tests) < 2:
+    return None
+  best_epoch, best = max(tests, key=lambda t: (t[1], -t[0]))
+  later = _at_or_after(tests, fit_epoch + LATER_EPOCHS)
+  label = run.kind.cell.label if run.kind.cell else f"{run.model}, {run.kind.condition}"
+  return {"run": run.path, "label": label,
+          "seed": run.seed, "precision": run.results.precision, "status": run.status,
+          "final": run.completed, "fit_epoch": fit_epoch, "last_epoch": tests[-1][0],
+          "test_at_fit": tests[0][1],
+          "test_later": None if later is None else {"epoch": later[0], "test": later[1]},
+          "best_after_fit": {"epoch": best_epoch, "test": best}, "last_test": tests[-1][1],
+          "settled_epoch": settled_epoch(tests), "ran_on": ran_on([run])}
+
+
+def after_fit(runs: Mapping[str, Run]) -> List[dict]:
+  lines = [s for s in (summarize(r) for r in runs.values()) if s is not None]
+  return sorted(lines, key=lambda s: (s["label"], s["seed"], s["precision"], s["run"]))
+
+
+def markdown(lines: List[dict]) -> List[str]:
+  out = ["", "## After the fit: does test accuracy still move? (the epoch budget)", "",
+         f"Full-data runs that reached 100% whole-train accuracy, from the fit on: test "
+         f"accuracy at the fit, {LATER_EPOCHS} epochs later, its best after the fit, its last, "
+         f"and the epoch from which every later test accuracy is within {SETTLE_POINTS:g} point "
+         f"of the last (\"settled\"; provisional while the run is under way). Inception's "
+         f"epoch budget (rethinking/defaults.py) is chosen from these lines.", ""]
+  if not lines:
+    return out + ["No full-data run has evaluations after a fit.", ""]
+  rows = []
+  for s in lines:
+    later = s["test_later"]
+    best = s["best_after_fit"]
+    settled = f"{s['settled_epoch']:g}" + ("" if s["final"] else " (so far)")
+    rows.append((s["label"], s["seed"], s["precision"],
+                 f"{s['last_epoch']:g} ({s['status']})", f"{s['fit_epoch']:g}",
+                 md.number(s["test_at_fit"]),
+                 "-" if later is None else f"{md.number(later['test'])} (epoch {later['epoch']:g})",
+                 f"{md.number(best['test'])} (epoch {best['epoch']:g})",
+                 md.number(s["last_test"]), settled, s["ran_on"]))
+  return out + md.table(("setting", "seed", "precision", "epochs evaluated", "fit at epoch",
+                         "test at fit (%)", f"test {LATER_EPOCHS} epochs later (%)",
+                         "best test after fit (%)", "last test (%)", "settled from epoch",
+                         "ran on"), rows) + [""]
