@@ -75,26 +75,24 @@ def after_fit(runs: Mapping[str, Run]) -> List[dict]:
 
 
 def markdown(lines: List[dict]) -> List[str]:
-  out = ["", "## After the fit: does test accuracy still move? (the epoch budget)", "",
-         f"Full-data runs that reached 100% whole-train accuracy, from the fit on: test "
-         f"accuracy at the fit, {LATER_EPOCHS} epochs later, its best after the fit, its last, "
-         f"and the epoch from which every later test accuracy is within {SETTLE_POINTS:g} point "
-         f"of the last (\"settled\"; provisional while the run is under way). Inception's "
-         f"epoch budget (rethinking/defaults.py) is chosen from these lines.", ""]
-  if not lines:
-    return out + ["No full-data run has evaluations after a fit.", ""]
   rows = []
   for s in lines:
-    later = s["test_later"]
-    best = s["best_after_fit"]
-    settled = f"{s['settled_epoch']:g}" + ("" if s["final"] else " (so far)")
+    later, best = s["test_later"], s["best_after_fit"]
     rows.append((s["label"], s["seed"], s["precision"],
                  f"{s['last_epoch']:g} ({s['status']})", f"{s['fit_epoch']:g}",
                  md.number(s["test_at_fit"]),
                  "-" if later is None else f"{md.number(later['test'])} (epoch {later['epoch']:g})",
                  f"{md.number(best['test'])} (epoch {best['epoch']:g})",
-                 md.number(s["last_test"]), settled, s["ran_on"]))
-  return out + md.table(("setting", "seed", "precision", "epochs evaluated", "fit at epoch",
-                         "test at fit (%)", f"test {LATER_EPOCHS} epochs later (%)",
-                         "best test after fit (%)", "last test (%)", "settled from epoch",
-                         "ran on"), rows) + [""]
+                 md.number(s["last_test"]),
+                 f"{s['settled_epoch']:g}" + ("" if s["final"] else " (so far)"), s["ran_on"]))
+  return md.section(
+      "After the fit: does test accuracy still move? (the epoch budget)",
+      f"Full-data runs that reached 100% whole-train accuracy, from the fit on: test accuracy at "
+      f"the fit, {LATER_EPOCHS} epochs later, its best after the fit, its last, and the epoch "
+      f"from which every later test accuracy is within {SETTLE_POINTS:g} point of the last "
+      f"(\"settled\"; provisional while the run is under way). Inception's epoch budget "
+      f"(rethinking/defaults.py) is chosen from these lines.",
+      ("setting", "seed", "precision", "epochs evaluated", "fit at epoch", "test at fit (%)",
+       f"test {LATER_EPOCHS} epochs later (%)", "best test after fit (%)", "last test (%)",
+       "settled from epoch", "ran on"), rows,
+      "No full-data run has evaluations after a fit.")

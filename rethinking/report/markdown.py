@@ -13,6 +13,14 @@ def heading(title: str, citation: str, ours: str) -> List[str]:
   return [title, "", f"Paper: {citation}  ", ours, ""]
 
 
+def section(title: str, intro: str, header: Sequence, rows: Sequence[Sequence],
+            empty: str) -> List[str]:
+  """A '## title' section appended to a page: its intro, then the table, or `empty` when there
+  are no rows."""
+  out = ["", f"## {title}", "", intro, ""]
+  return out + (table(header, rows) if rows else [empty]) + [""]
+
+
 def table(header: Sequence, rows: Sequence[Sequence]) -> List[str]:
   """A Markdown table's lines; '|' inside a cell becomes '/'."""
   def line(cells):

@@ -115,16 +115,6 @@ def _fit_text(steps: Optional[int]) -> str:
 
 
 def markdown(comparisons: Sequence[dict]) -> List[str]:
-  lines = ["", "## Precision check: each other precision against float32", "",
-           f"Twins differ in precision alone (same setting, n, seed and kind of device). They "
-           f"agree when their steps to fit (100%) are within one evaluation interval and their "
-           f"whole-train and test accuracies within {ACCURACY_POINTS:g} point; until both have "
-           f"completed the accuracies are those at their last common evaluation and the "
-           f"verdict is \"{PENDING}\". Precisions that count as the paper's schedule: "
-           f"{', '.join(sorted(cells.SCHEDULE_PRECISIONS))} (rethinking/report/cells.py, "
-           f"changed by hand on a passed check).", ""]
-  if not comparisons:
-    return lines + ["No twins: no setting has runs in float32 and in another precision.", ""]
   rows = []
   for c in comparisons:
     acc = c["accuracy"]
@@ -137,6 +127,15 @@ def markdown(comparisons: Sequence[dict]) -> List[str]:
                  f"(interval {c['evaluation_interval']:,})",
                  "-" if c["at_step"] is None else f"{c['at_step']:,}", pair("train"),
                  pair("test"), verdict, c["ran_on"]))
-  return lines + md.table(("setting", "n", "seed", "precision", "steps to fit: float32 / it",
-                           "at step", "train acc (%): float32 / it",
-                           "test acc (%): float32 / it", "verdict", "ran on"), rows) + [""]
+  return md.section(
+      "Precision check: each other precision against float32",
+      f"Twins differ in precision alone (same setting, n, seed and kind of device). They agree "
+      f"when their steps to fit (100%) are within one evaluation interval and their whole-train "
+      f"and test accuracies within {ACCURACY_POINTS:g} point; until both have completed the "
+      f"accuracies are those at their last common evaluation and the verdict is "
+      f"\"{PENDING}\". Precisions that count as the paper's schedule: "
+      f"{', '.join(sorted(cells.SCHEDULE_PRECISIONS))} (rethinking/report/cells.py, changed by "
+      f"hand on a passed check).",
+      ("setting", "n", "seed", "precision", "steps to fit: float32 / it", "at step",
+       "train acc (%): float32 / it", "test acc (%): float32 / it", "verdict", "ran on"), rows,
+      "No twins: no setting has runs in float32 and in another precision.")
