@@ -18,20 +18,17 @@ SETTLE_POINTS = 0.5  # test accuracy (points) within which a run has settled
 LATER_EPOCHS = 10  # the "ten epochs after the fit" column
 
 
-def _tests(run: Run) -> List[tuple]:
-  """(epoch, test accuracy in percent) of every evaluation with a test pass, in step order."""
-  per_epoch = run.results.steps_per_epoch or 0
-  out = {}
-  for e in run.evaluations:
-    if e.test_accuracy is not None:
-      epoch = e.epoch if e.epoch is not None else (e.step / per_epoch if per_epoch else None)
-      if epoch is not None:
-        out[e.step] = (float(epoch), 100.0 * e.test_accuracy)
-  return [out[s] for s in sorted(out)]
+def _tests_from(run: Run, first_step: int) -> List[tuple]:
+  """(step, test accuracy in percent) of every evaluation at or after `first_step` that had a
+  test pass, in step order (a step evaluated twice: its last record)."""
+  out = {e.step: 100.0 * e.test_accuracy for e in run.evaluations
+         if e.test_accuracy is not None and e.step >= first_step}
+  return sorted(out.items())
 
 
 def settled_epoch(tests: List[tuple], points: float = SETTLE_POINTS) -> Optional[float]:
-  """The first epoch from which every test accuracy is within `points` of the last one."""
+  """The first epoch from which every test accuracy is within `points` of the last one;
+  `tests` are (epoch, accuracy) in order."""
   if not tests:
     return None
   last = tests[-1][1]
@@ -43,26 +40,21 @@ def settled_epoch(tests: List[tuple], points: float = SETTLE_POINTS) -> Optional
   return epoch
 
 
-def _at_or_after(tests: List[tuple], epoch: float) -> Optional[tuple]:
-  return next(((e, a) for e, a in tests if e >= epoch - 1e-9), None)
-
-
 def summarize(run: Run) -> Optional[dict]:
   """The after-the-fit line of one run, or None when it has nothing after a fit to show."""
   per_epoch = run.results.steps_per_epoch
   fit_step = run.results.steps_to_fit
   if not run.full_data or fit_step is None or not per_epoch:
     return None
-  fit_epoch = fit_step / per_epoch
-  tests = [(e, a) for e, a in _tests(run) if e >= fit_epoch - 1e-9]
+  tests = [(step / per_epoch, acc) for step, acc in _tests_from(run, fit_step)]
   if len(tests) < 2:
     return None
   best_epoch, best = max(tests, key=lambda t: (t[1], -t[0]))
-  later = _at_or_after(tests, fit_epoch + LATER_EPOCHS)
+  later = next(((e, a) for e, a in tests if e >= fit_step / per_epoch + LATER_EPOCHS), None)
   label = run.kind.cell.label if run.kind.cell else f"{run.model}, {run.kind.condition}"
   return {"run": run.path, "label": label,
           "seed": run.seed, "precision": run.results.precision, "status": run.status,
-          "final": run.completed, "fit_epoch": fit_epoch, "last_epoch": tests[-1][0],
+          "final": run.completed, "fit_epoch": fit_step / per_epoch, "last_epoch": tests[-1][0],
           "test_at_fit": tests[0][1],
           "test_later": None if later is None else {"epoch": later[0], "test": later[1]},
           "best_after_fit": {"epoch": best_epoch, "test": best}, "last_test": tests[-1][1],
