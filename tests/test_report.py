@@ -282,6 +282,8 @@ def test_a_stopped_run_is_its_settings_one_line_not_a_second_one(tmp_path):
   result = report.build_report([str(tmp_path)], str(tmp_path / "out"))
   (line,) = markdown_rows(result, "table1.md", "alexnet")
   assert line["ours test"] == "75.00" and "status stopped at step 1174" in line["ours ran on"]
+  # The stopped run's epochs are those so far beside its plan, not a schedule of 3 epochs.
+  assert "100 epochs, 3.01 of 100 epochs so far, batch 128" in line["ours ran on"]
 
 
 def test_a_jpeg_probe_run_is_its_own_line_and_never_the_paper_settings_evidence(tmp_path):

@@ -135,16 +135,28 @@ def _span(values, fmt="{:g}") -> Optional[str]:
       f"{fmt.format(values[0])}-{fmt.format(values[-1])}")
 
 
+def _epochs_words(runs: Sequence[Run]) -> List[str]:
+  """The epochs the runs trained: '100 epochs' for finished ones; an unfinished run's epochs so
+  far next to its plan ('22 of 100 epochs so far'), so that it does not read as a schedule."""
+  words = []
+  done = _span(round(r.results.epochs_run, 2) for r in runs
+               if r.completed and r.results.epochs_run is not None)
+  if done:
+    words.append(f"{done} epochs")
+  unfinished = [r for r in runs if not r.completed and r.results.epochs_run is not None]
+  if unfinished:
+    so_far = _span(round(r.results.epochs_run, 2) for r in unfinished)
+    words.append(f"{so_far} of {_span(r.config.train.epochs for r in unfinished)} epochs so far")
+  return words
+
+
 def ran_on(runs: Sequence[Run], data: bool = True) -> str:
   """What runs measured on, in one line: train size, epochs, batch size, seeds, every device
   and precision they pool (and XLA, the data's fingerprint unless data=False, a status other
   than completed)."""
   first = runs[0]
   parts = [f"n={_span(r.train_size or 0 for r in runs) or '?'}"]
-  epochs = _span(round(r.results.epochs_run, 2) for r in runs
-                 if r.results.epochs_run is not None)
-  if epochs:
-    parts.append(f"{epochs} epochs")
+  parts += _epochs_words(runs)
   batch = _span(r.config.train.batch_size for r in runs)
   if batch:
     parts.append(f"batch {batch}")
