@@ -195,3 +195,13 @@ def test_prepare_trains_and_tests_on_the_reencoded_images_and_keeps_the_data_fin
   assert not np.allclose(probe.train_images.numpy(), plain.train_images.numpy())
   assert probe.data_fingerprint == plain.data_fingerprint  # the same stored data
   assert probe.corruption_fingerprint != plain.corruption_fingerprint  # other arrays trained
+  # What the pass did to the training images, for the report's trend: its own RMSE and that of
+  # a pass at the stored copy's quality (the anchor), both against the stored images.
+  with tfds.testing.mock_data(num_examples=24):
+    stored_train = datasets.load_in_memory("cifar10", "train").images
+  assert plain.jpeg is None
+  assert probe.jpeg["quality"] == 50 and probe.jpeg["anchor_quality"] == 75
+  assert probe.jpeg["rmse"] == pytest.approx(_rms(stored_train, jpeg.reencode(stored_train, 50)))
+  assert probe.jpeg["anchor_rmse"] == pytest.approx(
+      _rms(stored_train, jpeg.reencode(stored_train, 75)))
+  assert probe.jpeg["rmse"] > probe.jpeg["anchor_rmse"] > 0

@@ -268,3 +268,17 @@ def test_eval_ema_changes_what_is_evaluated_and_saved_not_what_is_trained_and_re
   for a, b in zip(resumed.session.optimization.weight_average.averages, averages):
     np.testing.assert_array_equal(a.numpy(), b)
   assert results["final"] == ema_results["final"]
+
+
+def test_a_jpeg_probe_records_what_its_pass_did_to_the_images_for_the_trend(tmp_path):
+  """The report estimates the pristine data's accuracy from the probes' distortions: without
+  them in results.json it has only the quality numbers, which are no distance."""
+  cfg = _config(tmp_path, epochs=1)
+  probe = config_lib.RunConfig.from_dict({**cfg.to_dict(), "data": {
+      **cfg.to_dict()["data"], "jpeg_quality": 30}, "run_name": "probe"})
+  _, plain = _train(cfg)
+  _, results = _train(probe)
+  assert "jpeg" not in plain["data"]
+  jpeg = results["data"]["jpeg"]
+  assert (jpeg["quality"], jpeg["anchor_quality"]) == (30, 75)
+  assert jpeg["rmse"] > jpeg["anchor_rmse"] > 0 and "160 images" in jpeg["measured_on"]

@@ -43,6 +43,7 @@ class PreparedData:
   fraction_labels_changed: float
   data_fingerprint: str  # the clean uint8 arrays loaded (train and test)
   corruption_fingerprint: str  # the exact float32 arrays and labels trained and tested on
+  jpeg: Optional[dict] = None  # a JPEG probe's jpeg.distortion of the training images
 
   @property
   def train_size(self) -> int:
@@ -62,9 +63,11 @@ def prepare(data: config_lib.DataConfig, corruption: config_lib.CorruptionConfig
   # The data fingerprint stays that of the stored arrays; the re-encoded ones are what the
   # corruption fingerprint (below) covers.
   stored = (train.images, test.images)
+  jpeg_distortion = None
   if data.jpeg_quality:
     train = dataclasses.replace(train, images=jpeg.reencode(train.images, data.jpeg_quality))
     test = dataclasses.replace(test, images=jpeg.reencode(test.images, data.jpeg_quality))
+    jpeg_distortion = jpeg.distortion(stored[0], train.images, data.jpeg_quality)
   mean = std = None
   if corruption.kind == "gaussian":
     mean, std = corruption_lib.channel_stats(train.images)
@@ -85,7 +88,8 @@ def prepare(data: config_lib.DataConfig, corruption: config_lib.CorruptionConfig
       data_fingerprint=corruption_lib.fingerprint(stored[0], train.labels, stored[1],
                                                   test.labels),
       corruption_fingerprint=corruption_lib.fingerprint(train_c.images, train_c.labels,
-                                                        test_c.images, test_c.labels))
+                                                        test_c.images, test_c.labels),
+      jpeg=jpeg_distortion)
 
 
 class ResidentPipeline:

@@ -33,6 +33,7 @@ class DataSummary:
   corruption_fingerprint: str  # the corrupted arrays trained and tested on
   fraction_labels_changed: Optional[float]
   train_evaluated: int  # examples of the training set in the whole-train-set evaluation
+  jpeg: Optional[dict] = None  # a JPEG probe's re-encoding distortion (data.jpeg.distortion)
 
   @property
   def fingerprints(self) -> dict:
@@ -70,7 +71,8 @@ class ResidentSource:
     self.summary = DataSummary(
         name=data.name, train_size=data.train_size, test_size=int(data.test_labels.shape[0]),
         fingerprint=data.data_fingerprint, corruption_fingerprint=data.corruption_fingerprint,
-        fraction_labels_changed=data.fraction_labels_changed, train_evaluated=data.train_size)
+        fraction_labels_changed=data.fraction_labels_changed, train_evaluated=data.train_size,
+        jpeg=data.jpeg)
 
   def host_inputs(self, start: int, num_steps: int) -> tuple:
     del start, num_steps
