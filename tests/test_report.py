@@ -746,3 +746,72 @@ def test_after_fit_lines_start_at_the_fit_and_say_when_the_run_is_under_way(tmp_
   # 74.0 at epoch 4 is 1.1 points from the last (75.1): settled from epoch 5, so far.
   assert line["settled_epoch"] == 5.0 and not line["final"]
   assert "| 5 (so far) |" in result["markdown"]["table1.md"]
+
+
+def _curve_run(parent, name, cfg, tests, fit_epoch, status="completed", jpeg=None):
+  """A full-data run with a test evaluation at each epoch of `tests` (epoch -> fraction) and
+  its fit at `fit_epoch`; `jpeg`: the results.json data entry a JPEG probe records."""
+  per_epoch = 50_000 // cfg.train.batch_size
+  last = max(tests)
+  history = [{"epoch": float(e), "step": per_epoch * e, "train_accuracy": min(1.0, e / fit_epoch),
+              "test_accuracy": t, "running_train_loss": 1.0} for e, t in sorted(tests.items())]
+  run_dir = make_run(parent, name, cfg, train=1.0, test=tests[last], status=status,
+                     steps_to_fit=per_epoch * fit_epoch, history=history,
+                     final={"step": per_epoch * last})
+  if jpeg:
+    path = os.path.join(run_dir, "results.json")
+    data = json.load(open(path))
+    data["data"]["jpeg"] = jpeg
+    json.dump(data, open(path, "w"))
+  return run_dir
+
+
+def test_each_probe_is_read_beside_its_reference_at_the_fit_and_at_the_same_epoch(tmp_path):
+  from rethinking.report import probes  # pylint: disable=import-outside-toplevel
+  reference = {e: 0.80 + 0.001 * e for e in range(1, 31)}  # fit at 15: 81.50
+  _curve_run(tmp_path, "table1-inception", config("inception_small"), reference, 15)
+  # A JPEG probe stopped at its fit, an EMA probe past it, batch 64; and a bf16 probe, whose
+  # float32 reference is not its reference (the precision differs).
+  jpeg = lambda q, rmse: {"quality": q, "rmse": rmse, "anchor_quality": 75,  # noqa: E731
+                          "anchor_rmse": 3.0, "measured_on": "train split, 50000 images"}
+  _curve_run(tmp_path, "q50", config("inception_small", jpeg_quality=50, stop_when_fit=True),
+             {e: 0.78 for e in range(1, 17)}, 16, jpeg=jpeg(50, 4.0))
+  _curve_run(tmp_path, "q30", config("inception_small", jpeg_quality=30, stop_when_fit=True),
+             {e: 0.76 for e in range(1, 18)}, 17, jpeg=jpeg(30, 8.0))
+  _curve_run(tmp_path, "ema", config("inception_small", eval_ema=0.9999),
+             {e: 0.81 + 0.001 * e for e in range(1, 21)}, 15, status="stopped")
+  _curve_run(tmp_path, "b64", config("inception_small", batch_size=64, stop_when_fit=True),
+             {e: 0.83 for e in range(1, 13)}, 12)
+  _curve_run(tmp_path, "bf16", config("inception_small", eval_ema=0.9999,
+                                      precision="mixed_bfloat16"), {1: 0.5}, 1)
+  # Not probes: an MLP at batch 128 (its default is 64) and the reference itself.
+  _curve_run(tmp_path, "mlp", config("mlp_1x512", batch_size=128), {1: 0.5}, 1)
+  result = report.build_report([str(tmp_path)], str(tmp_path / "out"))["probes"]
+  by_probe = {c["probe"]: c for c in result["comparisons"] if c["precision"] == "float32"}
+  assert sorted(by_probe) == ["EMA 0.9999 eval", "JPEG q30", "JPEG q50", "batch 64"]
+  q50 = by_probe["JPEG q50"]
+  assert q50["reference_run"].endswith("table1-inception")
+  assert q50["fit"]["probe"] == {"epoch": 16, "test": 78.0}
+  assert q50["fit"]["reference"] == {"epoch": 15, "test": pytest.approx(81.5)}
+  assert q50["fit"]["test_difference"] == pytest.approx(-3.5)
+  ema = by_probe["EMA 0.9999 eval"]  # the same training: read at its last epoch, 20
+  assert ema["same_epoch"]["epoch"] == 20
+  assert ema["same_epoch"]["difference"] == pytest.approx(1.0)
+  assert by_probe["batch 64"]["fit"]["probe"]["epoch"] == 12  # epochs, not 781-step counts
+  (bf16,) = [c for c in result["comparisons"] if c["precision"] == "mixed_bfloat16"]
+  assert bf16["reference_run"] is None and bf16["fit"]["test_difference"] is None
+  # The JPEG trend: (0, 81.5), (4, 78), (8, 76): mean (4, 78.5), Sxy -22, Sxx 32 -> slope
+  # -0.6875, intercept 81.25; at minus the q75 pass's RMSE (3.0): 83.3125.
+  (trend,) = result["jpeg_trends"]
+  assert [p["quality"] for p in trend["points"]] == [50, 30]
+  assert trend["slope_per_rmse"] == pytest.approx(-0.6875)
+  assert trend["pristine_estimate"] == pytest.approx(83.3125)
+  text = report.build_report([str(tmp_path)], str(tmp_path / "out"))["markdown"]["table1.md"]
+  assert "| 16 / 15 | 78.00 / 81.50 (-3.50) |" in text
+  assert "no reference run" in text and "| 83.31 |" in text
+
+
+def test_least_squares_needs_two_distinct_x():
+  from rethinking.report import probes  # pylint: disable=import-outside-toplevel
+  assert probes.least_squares([(0.0, 1.0), (0.0, 2.0)]) is None
+  assert probes.least_squares([(0.0, 1.0), (2.0, 2.0)]) == pytest.approx((0.5, 1.0))
