@@ -7,7 +7,8 @@ model's value here). TensorFlow-free, so that flags are validated and the report
 paper's schedule" from a changed one without importing the trainer. SGD with momentum 0.9, learning rate decayed by 0.95 per epoch; initial
 rate 0.1 for the small Inception (secondary source) and 0.01 for AlexNet and the MLPs (quoted).
 Batch size is not stated: 128 for the conv nets (the common choice), 64 for the MLPs. Epoch
-budgets are ours. The evidence behind the two choices below is in docs/measurements/.
+budgets are ours (100, 60 for the small Inception). The evidence behind the choices below is
+in docs/measurements/.
 """
 from __future__ import annotations
 
@@ -19,7 +20,10 @@ DATASET = "cifar10"
 SCHEDULE_FIELDS = ("epochs", "batch_size", "learning_rate", "lr_decay", "momentum")
 
 PAPER_DEFAULTS = {
-    "inception_small": dict(learning_rate=0.1, epochs=100),
+    # 60 epochs: the 0.95/epoch decay has then spent 95.4% of the rate it can ever sum, and
+    # test accuracy after the fit does not move (82.12-82.58% over epochs 15-42 of the fp32
+    # true-label run). docs/measurements/inception_epochs/README.md
+    "inception_small": dict(learning_rate=0.1, epochs=60),
     # At 0.1 it diverges (NaN at step 17 on 2,000 images); at 0.01 it learns.
     # docs/measurements/nobn_learning_rate/README.md
     "inception_small_nobn": dict(learning_rate=0.01, epochs=100),

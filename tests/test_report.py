@@ -14,6 +14,7 @@ import sys
 import pytest
 
 from rethinking import config as config_lib
+from rethinking import defaults
 from rethinking import paper
 from rethinking import report
 from rethinking.report import cells
@@ -540,16 +541,20 @@ def test_per_step_loss_read_from_event_files_matches_tensorflows_reader(tmp_path
 
 
 # ---- the precision check (issue 23) -----------------------------------------------------------
-def _twin_history(fit_epoch, train_final, test_final, epochs=100, steps_per_epoch=390):
-  """Evaluated every epoch of `epochs` (of a 100-epoch schedule): whole-train accuracy rises
-  toward train_final and is 100% from fit_epoch on (None: never)."""
+# The Inception's epoch budget (rethinking/defaults.py): the twins' schedule.
+_BUDGET = defaults.defaults_for("inception_small")["epochs"]
+
+
+def _twin_history(fit_epoch, train_final, test_final, epochs=_BUDGET, steps_per_epoch=390):
+  """Evaluated every epoch of `epochs` (of the _BUDGET-epoch schedule): whole-train accuracy
+  rises toward train_final and is 100% from fit_epoch on (None: never)."""
   return [{"epoch": float(e), "step": steps_per_epoch * e,
-           "train_accuracy": 1.0 if fit_epoch and e >= fit_epoch else train_final * e / 100,
+           "train_accuracy": 1.0 if fit_epoch and e >= fit_epoch else train_final * e / _BUDGET,
            "test_accuracy": test_final} for e in range(1, epochs + 1)]
 
 
 def _twins(tmp_path, bf16_fit_epoch=18, bf16_test=0.855, bf16_status="completed",
-           bf16_epochs=100, seed=0):
+           bf16_epochs=_BUDGET, seed=0):
   fp32 = config(model="inception_small", seed=0)
   bf16 = config(model="inception_small", seed=seed, precision="mixed_bfloat16")
   make_run(tmp_path / "fp32", "table1-inception", fp32, train=1.0, test=0.86, steps_to_fit=17 * 390,
@@ -559,7 +564,7 @@ def _twins(tmp_path, bf16_fit_epoch=18, bf16_test=0.855, bf16_status="completed"
                  steps_to_fit=bf16_fit_epoch * 390 if bf16_fit_epoch and (
                      bf16_fit_epoch <= bf16_epochs) else None,
                  history=_twin_history(bf16_fit_epoch, 1.0, bf16_test, epochs=bf16_epochs))
-  if bf16_epochs != 100:  # stopped part-way: the run's step is its last evaluation's
+  if bf16_epochs != _BUDGET:  # stopped part-way: the run's step is its last evaluation's
     _set(run, step=bf16_epochs * 390, final={"step": bf16_epochs * 390})
   return report.build_report([str(tmp_path)], str(tmp_path / "out"))
 
@@ -575,7 +580,7 @@ def test_bf16_twin_fit_one_evaluation_later_and_within_a_point_agrees(tmp_path):
   (c,) = _twins(tmp_path)["precision_check"]
   assert c["verdict"] == "agree" and c["precision"] == "mixed_bfloat16"
   assert c["steps_to_fit"] == {"float32": 17 * 390, "other": 18 * 390}
-  assert c["at_step"] == 39_000 and c["evaluation_interval"] == 390
+  assert c["at_step"] == _BUDGET * 390 and c["evaluation_interval"] == 390
   assert c["accuracy"]["other"]["test"] == pytest.approx(85.5)
 
 
