@@ -781,7 +781,9 @@ def test_each_probe_is_read_beside_its_reference_at_the_fit_and_at_the_same_epoc
                           "anchor_rmse": 3.0, "measured_on": "train split, 50000 images"}
   _curve_run(tmp_path, "q50", config("inception_small", jpeg_quality=50, stop_when_fit=True),
              {e: 0.78 for e in range(1, 17)}, 16, jpeg=jpeg(50, 4.0))
-  _curve_run(tmp_path, "q30", config("inception_small", jpeg_quality=30, stop_when_fit=True),
+  # (capped at 30 epochs as flags/probes/ caps them: still the reference's training to its fit)
+  _curve_run(tmp_path, "q30", config("inception_small", jpeg_quality=30, stop_when_fit=True,
+                                     epochs=30),
              {e: 0.76 for e in range(1, 18)}, 17, jpeg=jpeg(30, 8.0))
   _curve_run(tmp_path, "ema", config("inception_small", eval_ema=0.9999),
              {e: 0.81 + 0.001 * e for e in range(1, 21)}, 15, status="stopped")
@@ -794,6 +796,7 @@ def test_each_probe_is_read_beside_its_reference_at_the_fit_and_at_the_same_epoc
   result = report.build_report([str(tmp_path)], str(tmp_path / "out"))["probes"]
   by_probe = {c["probe"]: c for c in result["comparisons"] if c["precision"] == "float32"}
   assert sorted(by_probe) == ["EMA 0.9999 eval", "JPEG q30", "JPEG q50", "batch 64"]
+  assert by_probe["JPEG q30"]["reference_run"].endswith("table1-inception")
   q50 = by_probe["JPEG q50"]
   assert q50["reference_run"].endswith("table1-inception")
   assert q50["fit"]["probe"] == {"epoch": 16, "test": 78.0}
