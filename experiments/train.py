@@ -71,8 +71,9 @@ _STOP_WHEN_FIT = flags.DEFINE_bool("stop_when_fit", False,
                                    "Stop once the whole training set is fit (100% accuracy).")
 _EVAL_EMA = flags.DEFINE_float(
     "eval_ema", 0.0, "Fidelity probe: evaluate and save a moving average of the weights with this "
-    "decay (TensorFlow's CIFAR-10 tutorial: 0.9999, warmed up by the step); 0 = the trained "
-    "weights.", lower_bound=0.0, upper_bound=0.999999)
+    "decay (TensorFlow's CIFAR-10 tutorial: 0.9999, warmed up by the step), batch norm's moving "
+    "statistics averaged with them (TensorFlow's Inception training); 0 = the trained weights.",
+    lower_bound=0.0, upper_bound=0.999999)
 _LOGDIR = flags.DEFINE_string("logdir", "runs", "Parent of run directories.")
 _RUN_NAME = flags.DEFINE_string("run_name", "", "Run directory name (default: from the setting).")
 _STRATEGY = flags.DEFINE_enum("strategy", "default", config_lib.STRATEGIES,

@@ -233,6 +233,53 @@ def test_the_weight_average_is_tensorflows_moving_average_with_num_updates():
   assert not np.allclose(weight.numpy(), ours.averages[0].numpy())  # trained weights back
 
 
+def test_the_average_also_follows_batch_norm_statistics_which_evaluations_then_read():
+  """Averaged weights evaluated with the moving statistics of the current weights (momentum
+  0.9: the last ~10 steps) would be a mismatch; TensorFlow's Inception training averaged both.
+  Fails if the statistics are left out of the average, or not swapped in and back."""
+  import keras  # pylint: disable=import-outside-toplevel
+  from rethinking.models import layers  # pylint: disable=import-outside-toplevel
+  from rethinking.training import optimizer  # pylint: disable=import-outside-toplevel
+  keras.utils.set_random_seed(0)
+  inputs = keras.Input((8, 8, 3))
+  x = layers.conv_module(inputs, 4, 3, name="a_")
+  x = layers.conv_module(x, 4, 3, name="b_")
+  model = keras.Model(inputs, keras.layers.Dense(3)(keras.layers.Flatten()(x)))
+  statistics = layers.batch_norm_statistics(model)
+  assert [v.path.split("/")[-1] for v in statistics] == ["moving_mean", "moving_variance"] * 2
+  train = config_lib.TrainConfig(eval_ema=0.5, momentum=0.9, learning_rate=0.1)
+  opt = optimizer.build(train, 10, model.trainable_variables, statistics=statistics)
+  initial = [v.numpy() for v in statistics]
+  images = tf.random.stateless_normal([16, 8, 8, 3], seed=[3, 4]) * 3.0 + 1.0
+  model(images, training=True)  # moves the statistics (no SGD step: the weights stay)
+  opt.after_update(1)
+  current = [v.numpy() for v in statistics]
+  d = min(0.5, 2.0 / 11.0)
+  for a, c, i in zip(opt.weight_average.averages[-4:], current, initial):
+    np.testing.assert_allclose(a.numpy(), d * i + (1 - d) * c, rtol=1e-6)
+    assert not np.allclose(a.numpy(), c)
+  with opt.evaluation_weights():
+    for v, a in zip(statistics, opt.weight_average.averages[-4:]):
+      np.testing.assert_array_equal(v.numpy(), a.numpy())
+  for v, c in zip(statistics, current):
+    np.testing.assert_array_equal(v.numpy(), c)
+
+
+def test_the_trainer_averages_every_batch_norm_statistic_of_an_eval_ema_run(tmp_path):
+  cfg = _config(tmp_path, epochs=1, eval_ema=0.9999)
+  cfg = config_lib.RunConfig.from_dict({**cfg.to_dict(), "model": {
+      **cfg.to_dict()["model"], "name": "inception_small"}})
+  with tfds.testing.mock_data(num_examples=64):
+    session = trainer.Trainer(cfg, say=lambda line: None).setup()
+  averaged = session.optimization.weight_average.variables
+  trainable = session.model.trainable_variables
+  batch_norms = [layer for layer in session.model.layers if "bn" in layer.name]
+  assert len(batch_norms) > 10
+  assert len(averaged) == len(trainable) + 2 * len(batch_norms)
+  assert {v.path for v in averaged[len(trainable):]} == {
+      v.path for layer in batch_norms for v in (layer.moving_mean, layer.moving_variance)}
+
+
 def test_eval_ema_changes_what_is_evaluated_and_saved_not_what_is_trained_and_resumes(tmp_path):
   def run(name, ema, **kwargs):
     cfg = _config(tmp_path / name, epochs=3, deterministic=True, steps_per_call=2,

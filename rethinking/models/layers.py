@@ -104,6 +104,17 @@ class FusedBatchNormalization(keras.layers.BatchNormalization):
     return y
 
 
+def batch_norm_statistics(model: keras.Model) -> list:
+  """The moving mean and variance of every batch-norm layer of `model`, in layer order (what
+  an evaluation in inference mode reads besides the weights); empty without batch norm."""
+  statistics = []
+  # _flatten_layers walks nested models and layers too (Keras' own traversal; no public one).
+  for layer in model._flatten_layers(include_self=False, recursive=True):  # pylint: disable=protected-access
+    if isinstance(layer, keras.layers.BatchNormalization):
+      statistics += [layer.moving_mean, layer.moving_variance]
+  return statistics
+
+
 @keras.saving.register_keras_serializable(package="rethinking")
 class LocalResponseNormalization(keras.layers.Layer):
   """Wraps tf.nn.local_response_normalization (Keras 3 has no LRN layer). Channels-last.

@@ -35,8 +35,14 @@ class WeightAverage:
   Hand-written because neither offer fits: that class is TF1's (its apply() makes slots through
   slot_creator, which takes tf.Variables, not Keras 3's), and Keras' optimizer EMA (use_ema) has
   no warm-up: at 0.9999 its average would still hold 68% of the first step's weights after
-  3,900 steps (10 AlexNet epochs), the tutorial's 1e-25. Batch norm's moving statistics are not
-  trainable and not averaged (the tutorial's network has none). Call inside the strategy's
+  3,900 steps (10 AlexNet epochs), the tutorial's 1e-25, and it averages trainable weights only.
+
+  `variables` are the trainable weights followed by batch norm's moving statistics, if any: the
+  tutorial's network has no batch norm, and averaged weights evaluated with the statistics of
+  the current ones would be a mismatch (with momentum 0.9 those follow the last ~10 steps, the
+  average the last ~t/9). TensorFlow's Inception training (tensorflow/models, inception_train.py)
+  averaged tf.trainable_variables() + tf.moving_average_variables() with the same decay (its
+  "double-average" of the batch-norm statistics); so does this. Call inside the strategy's
   scope."""
 
   def __init__(self, variables, decay: float):
@@ -54,7 +60,11 @@ class WeightAverage:
 
   @contextlib.contextmanager
   def swapped_in(self):
-    """The averages in the model's variables for the block; the trained weights after it."""
+    """The averages in the model's variables for the block; the trained weights after it.
+
+    Under MirroredStrategy a batch-norm statistic comes back as replica 0's value on every
+    replica: the only copy that evaluations and checkpoints read (layers.FusedBatchNormalization),
+    and the others follow their own batches again within ~20 steps."""
     trained = [v.numpy() for v in self.variables]
     try:
       for variable, average in zip(self.variables, self.averages):
@@ -98,12 +108,16 @@ class Optimization:
     return self.optimizer.scale_loss(loss) if self.precision == "mixed_float16" else loss
 
 
-def build(train: config_lib.TrainConfig, steps_per_epoch: int, variables) -> Optimization:
-  """SGD with momentum on `variables` at the run's schedule; call inside the strategy's scope."""
+def build(train: config_lib.TrainConfig, steps_per_epoch: int, variables,
+          statistics=()) -> Optimization:
+  """SGD with momentum on `variables` at the run's schedule; with --eval_ema, the average of
+  `variables` and `statistics` (batch norm's moving mean and variance: see WeightAverage).
+  Call inside the strategy's scope."""
   schedule = learning_rate_schedule(train, steps_per_epoch)
   optimizer = keras.optimizers.SGD(learning_rate=schedule, momentum=train.momentum)
   if train.precision == "mixed_float16":
     optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
   optimizer.build(variables)
-  average = WeightAverage(variables, train.eval_ema) if train.eval_ema else None
+  average = (WeightAverage(list(variables) + list(statistics), train.eval_ema)
+             if train.eval_ema else None)
   return Optimization(optimizer, schedule, train.precision, average)

@@ -25,6 +25,7 @@ import tensorflow as tf
 from rethinking import config as config_lib
 from rethinking import host
 from rethinking import models
+from rethinking.models import layers
 from rethinking import rundir
 from rethinking.data import pipeline as pipeline_lib
 from rethinking.training import controller as controller_lib
@@ -124,7 +125,8 @@ class Trainer:
       model = models.build(cfg.model.name, num_classes=source.num_classes,
                            input_shape=source.input_shape, weight_decay=cfg.model.weight_decay,
                            dropout=cfg.model.dropout)
-      optimization = optimizer_lib.build(train, steps_per_epoch, model.trainable_variables)
+      optimization = optimizer_lib.build(train, steps_per_epoch, model.trainable_variables,
+                                         statistics=layers.batch_norm_statistics(model))
       optimizer = optimization.optimizer
       step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
     stop_flag = tf.Variable(False, trainable=False, name="stop_requested")
