@@ -6,7 +6,7 @@
 set -u
 : "${END:?set END=<epoch seconds>}"
 PINNED_OLD=0e9423e   # code of the two Inception true-label runs (started there: they finish there)
-PINNED_NEW=95c7398   # every later run: 60-epoch default, JPEG RMSE records, the probes' flagfiles
+PINNED_NEW=40dbaeb   # every later run: 60-epoch default, JPEG RMSE records, the probes' flagfiles (no whole-train pass below 90% running accuracy), the EMA probe averaging batch-norm statistics too
 cd /work/campaign && . /work/campaign-venv/bin/activate
 sweep() {
   local left=$(( END - $(date +%s) ))
