@@ -134,12 +134,13 @@ def test_the_schedule_is_compared_with_the_models_own_defaults():
   assert cells.schedule_deviations(config("mlp_1x512", batch_size=128)) == ["batch 128"]
   assert cells.at_paper_schedule(config("inception_small_nobn"))  # learning rate 0.01
   assert cells.schedule_deviations(config("inception_small", learning_rate=0.01)) == ["lr 0.01"]
-  # A precision not yet shown to train alike is a deviation; stopping at the fit is not (the
-  # run is the full run up to that step), but it tells a table line apart.
-  assert cells.schedule_deviations(config(stop_when_fit=True, precision="mixed_bfloat16")) == [
-      "mixed_bfloat16"]
-  assert cells.variant_words(config(stop_when_fit=True, precision="mixed_bfloat16")) == [
-      "mixed_bfloat16", "stop when fit"]
+  # A precision not yet shown to train alike is a deviation (mixed_float16: no check has run);
+  # stopping at the fit is not (the run is the full run up to that step), but it tells a table
+  # line apart.
+  assert cells.schedule_deviations(config(stop_when_fit=True, precision="mixed_float16")) == [
+      "mixed_float16"]
+  assert cells.variant_words(config(stop_when_fit=True, precision="mixed_float16")) == [
+      "mixed_float16", "stop when fit"]
   assert cells.schedule_key(config(stop_when_fit=True)) == cells.schedule_key(config())
   assert cells.setting_key(config(stop_when_fit=True)) != cells.setting_key(config())
   # Execution details do not change the setting.
@@ -605,6 +606,24 @@ def test_a_twin_under_way_is_pending_at_the_last_common_evaluation(tmp_path):
   check = result["markdown"]["table1.md"].split("## Precision check")[1].split("\n## ")[0]
   (line,) = [ln for ln in check.splitlines() if ln.startswith("| Inception")]
   assert "mixed_bfloat16" in line and "pending" in line and "6,630 / not fit" in line
+
+
+def test_a_precision_that_passed_its_check_joins_the_float32_line_as_one_seed(tmp_path):
+  # mixed_bfloat16 is in SCHEDULE_PRECISIONS (issue 23's check agreed on Inception): its run
+  # of seed 0 pools with the float32 run of seed 0 into the paper-schedule line, averaged as one
+  # seed's evidence, and "ran on" names both precisions. mixed_float16 has no check: its own line.
+  assert "mixed_bfloat16" in cells.SCHEDULE_PRECISIONS
+  for name, precision, test in (("fp32", "float32", 0.8238), ("bf16", "mixed_bfloat16", 0.8218),
+                                ("fp16", "mixed_float16", 0.80)):
+    make_run(tmp_path / name, "table1-inception",
+             config("inception_small", precision=precision), train=1.0, test=test)
+  result = report.build_report([str(tmp_path)], str(tmp_path / "out"))
+  paper_line, fp16_line = lines_of(result, "table1", "inception")["ours"]
+  assert paper_line["paper_schedule"] and len(paper_line["runs"]) == 2
+  assert paper_line["metrics"]["test"]["mean"] == pytest.approx(82.28)
+  assert "seed 0" in paper_line["ran_on"] and "seeds" not in paper_line["ran_on"]
+  assert "float32 / mixed_bfloat16" in paper_line["ran_on"]
+  assert not fp16_line["paper_schedule"] and "mixed_float16" in fp16_line["variant"]
 
 
 def test_runs_of_another_seed_are_not_twins(tmp_path):

@@ -72,10 +72,15 @@ def condition(config: RunConfig) -> str:
 
 
 # ---- the paper's schedule ----------------------------------------------------------------------
-# Precisions that count as the paper's schedule. float32 is the paper's; mixed_bfloat16 moves
-# here (and into "ran on" only) once issue 23's check has passed: Inception with true labels in
-# both precisions, same seed, steps to fit within one evaluation and accuracies within a point.
-SCHEDULE_PRECISIONS = frozenset({PAPER_PRECISION})
+# Precisions that count as the paper's schedule (a precision here is named in "ran on" only, and
+# its runs pool with float32's). float32 is the paper's. mixed_bfloat16 passed issue 23's check
+# (docs/report/table1.md, "Precision check"): Table 1's Inception with true labels, n = 50,000,
+# seed 0, 60 epochs, on a 2-core AVX-512/BF16 AMD EPYC, fit 100% whole-train at step 5,850 in
+# both precisions and ended 100.00 / 82.21 (bf16) against 100.00 / 82.38 (float32); test accuracy
+# 81.98-82.47 against 82.12-82.58 over the epochs from the fit on
+# (docs/measurements/table1/table1-inception{,_bf16}/). Its scope is that: other models or
+# settings in bf16 are trusted from it, not measured; mixed_float16 has no check.
+SCHEDULE_PRECISIONS = frozenset({PAPER_PRECISION, "mixed_bfloat16"})
 
 
 def _close(a, b) -> bool:
