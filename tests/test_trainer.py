@@ -324,8 +324,16 @@ def test_a_jpeg_probe_records_what_its_pass_did_to_the_images_for_the_trend(tmp_
   probe = config_lib.RunConfig.from_dict({**cfg.to_dict(), "data": {
       **cfg.to_dict()["data"], "jpeg_quality": 30}, "run_name": "probe"})
   _, plain = _train(cfg)
-  _, results = _train(probe)
+  printed = []
+  with tfds.testing.mock_data(num_examples=160):
+    results = trainer.Trainer(probe, say=lambda text: printed.extend(text.splitlines())).run(
+        ).to_json()
   assert "jpeg" not in plain["data"]
+  # Every line that prints accuracies names the data they were measured on: the re-encoded copy.
+  (data,) = [line for line in printed if line.lstrip().startswith("data ")]
+  assert "re-encoded JPEG q30" in data
+  evaluations = [line for line in printed if "test acc" in line and "final" not in line]
+  assert evaluations and all("re-encoded JPEG q30" in line for line in evaluations)
   jpeg = results["data"]["jpeg"]
   assert (jpeg["quality"], jpeg["anchor_quality"]) == (30, 75)
   assert jpeg["rmse"] > jpeg["anchor_rmse"] > 0 and "160 images" in jpeg["measured_on"]

@@ -210,6 +210,8 @@ class Trainer:
     train, summary = self.cfg.train, session.source.summary
     step = int(session.step.numpy())
     data_line = f"{summary.name} n={summary.train_size:,}"
+    if summary.jpeg:  # a fidelity probe's numbers are on the re-encoded images, not the copy's
+      data_line += f" re-encoded JPEG q{summary.jpeg['quality']}"
     progress = progress_lib.Progress(total_steps=session.total_steps,
                                      steps_per_epoch=session.steps_per_epoch, start_step=step,
                                      say=self._say)
