@@ -1,11 +1,11 @@
 #!/bin/bash
-# Issue 23 campaign, the whole queue from 2026-12-04 on; every sitting starts it again with the
+# Issue 23 campaign, the whole queue from 2026-12-05 on (campaign5.sh without the completed
+# Inception true-label runs and their precision gate); every sitting starts it again with the
 # same command (docs/measurements/in_progress/README.md). A completed run is skipped by the
 # sweep, a stopped one resumes from its checkpoint.
 # END: seconds since the epoch at which every training must have checkpointed.
 set -u
 : "${END:?set END=<epoch seconds>}"
-PINNED_OLD=0e9423e   # code of the two Inception true-label runs (started there: they finish there)
 PINNED_NEW=40dbaeb   # every later run: 60-epoch default, JPEG RMSE records, the probes' flagfiles (no whole-train pass below 90% running accuracy), the EMA probe averaging batch-norm statistics too
 cd /work/campaign && . /work/campaign-venv/bin/activate
 sweep() {
@@ -18,32 +18,15 @@ sweep() {
   if (( rc != 0 )); then exit $rc; fi   # 3: stopped by the deadline; anything else: look
 }
 grep -qw avx512f /proc/cpuinfo || { echo "$(date -u) no AVX-512: Inception not run here (issue 23: AlexNet part only)"; exit 4; }
-grep -qwE 'avx512_bf16|amx_bf16' /proc/cpuinfo || { echo "$(date -u) no bf16 units: the mixed_bfloat16 run cannot continue here"; exit 4; }
+grep -qwE 'avx512_bf16|amx_bf16' /proc/cpuinfo || { echo "$(date -u) no bf16 units: the mixed_bfloat16 runs cannot continue here"; exit 4; }
 
-# Wave 1 step 2: Inception true labels, fp32 then mixed_bfloat16, on the code they started with.
-if [ ! -e /work/runs/.moved_to_$PINNED_NEW ]; then
-  git checkout -q --detach $PINNED_OLD
-  sweep --settings=flags/table1/inception.flags --logdir=/work/runs/table1 --extra=--epochs=60
-  sweep --settings=flags/table1/inception.flags --logdir=/work/runs/table1-bf16 "--extra=--precision=mixed_bfloat16 --epochs=60"
-  # Between runs: both completed (sweep exit 0), so the worktree moves forward.
-  git checkout -q --detach $PINNED_NEW && touch /work/runs/.moved_to_$PINNED_NEW
-  echo "$(date -u) worktree moved to $PINNED_NEW"
-fi
+# Wave 1 step 2 is done and committed (docs/measurements/table1/table1-inception{,_bf16}/): the
+# precision check agreed (docs/report/table1.md), mixed_bfloat16 is in cells.SCHEDULE_PRECISIONS,
+# so the remaining Inception runs train in bf16. The worktree stays at 40dbaeb, the code the
+# probes started with (move it forward only between runs).
 git checkout -q --detach $PINNED_NEW
-
-# The precision check (docs/report/table1.md): bf16 for the Inception runs only if it agreed.
-python experiments/report.py --logdir=/work/runs/table1 --logdir=/work/runs/table1-bf16 \
-    --out=/work/runs/gate > /work/runs/gate.log 2>&1 || { echo "$(date -u) gate report failed"; exit 5; }
-PREC=$(python - <<'PY'
-import json
-checks = json.load(open("/work/runs/gate/report.json"))["precision_check"]
-verdicts = [c["verdict"] for c in checks if c["float32_run"].rstrip("/").endswith("table1/table1-inception")
-            and c["precision"] == "mixed_bfloat16"]
-print("mixed_bfloat16" if verdicts == ["agree"] else "float32")
-PY
-)
-echo "$(date -u) precision check -> Inception runs in $PREC"
-SUFFIX=$([ "$PREC" = float32 ] && echo "" || echo "-bf16")
+PREC=mixed_bfloat16
+SUFFIX=-bf16
 
 # Issue 23 fidelity probes (Inception 3.2-3.6 points under the paper at true labels), stopped at
 # the fit, compared with the true-label run of the same precision.
