@@ -790,6 +790,22 @@ def _curve_run(parent, name, cfg, tests, fit_epoch, status="completed", jpeg=Non
   return run_dir
 
 
+def test_a_probe_still_training_is_listed_with_its_checkpoint_not_as_no_probe_runs(tmp_path):
+  make_run(tmp_path, "table1-inception", config("inception_small"), train=1.0, test=0.82)
+  for name, cfg in (("probes-inception_jpeg_q50", config(
+      "inception_small", jpeg_quality=50, stop_when_fit=True, epochs=30,
+      precision="mixed_bfloat16")), ("table1-alexnet", config("alexnet_small"))):
+    (tmp_path / name).mkdir()
+    (tmp_path / name / "state.json").write_text(json.dumps({
+        "config": cfg.to_dict(), "snapshots": {"3900": {}, "5070": {}}}))
+  result = report.build_report([str(tmp_path)], str(tmp_path / "out"))
+  (under_way,) = result["probes"]["under_way"]  # the AlexNet run under way is no probe
+  assert under_way["run"].endswith("probes-inception_jpeg_q50") and under_way["step"] == 5070
+  section = result["markdown"]["table1.md"].split("## Fidelity probes")[1].split("\n## ")[0]
+  assert "with results yet" in section
+  assert "(JPEG q50, mixed_bfloat16, checkpoint at step 5,070)" in section
+
+
 def test_each_probe_is_read_beside_its_reference_at_the_fit_and_at_the_same_epoch(tmp_path):
   from rethinking.report import probes  # pylint: disable=import-outside-toplevel
   reference = {e: 0.80 + 0.001 * e for e in range(1, 31)}  # fit at 15: 81.50

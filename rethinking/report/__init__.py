@@ -53,7 +53,7 @@ def build_report(logdirs: Sequence[str], out_dir: str) -> dict:
       "reduced": tables.reduced(runs),
       "precision_check": precision_lib.check(runs),
       "after_fit": after_fit_lib.after_fit(runs),
-      "probes": probes_lib.probes(runs),
+      "probes": probes_lib.probes(runs, unfinished),
       "figures": figures,
       "theory": theory_lib.load_theory(logdirs),
       "runs": sorted(runs),

@@ -26,7 +26,7 @@ from rethinking import defaults
 from rethinking.config import RunConfig
 from rethinking.report import cells
 from rethinking.report import markdown as md
-from rethinking.report.runs import Run, ran_on, representative
+from rethinking.report.runs import Run, Unfinished, ran_on, representative
 
 PROBED_MODELS = ("alexnet_small", "inception_small")
 PROBE_BATCH_SIZE = 64
@@ -149,8 +149,21 @@ def jpeg_trend(comparisons: Sequence[dict]) -> List[dict]:
   return out
 
 
-def probes(runs: Mapping[str, Run]) -> dict:
-  """Every full-data probe run beside its reference, and the JPEG trends."""
+def _under_way(unfinished: Mapping[str, Unfinished]) -> List[dict]:
+  """Full-data probe runs without a results.json yet (a run writes it when it stops): where
+  each stands, so the section does not read "no probe runs" while one trains."""
+  out = []
+  for path, u in sorted(unfinished.items()):
+    if (u.config is not None and not u.config.data.train_size and u.kind and u.kind.cell
+        and u.kind.cell.table == "table1" and probe_words(u.config)):
+      out.append({"run": path, "probe": ", ".join(probe_words(u.config)),
+                  "precision": u.config.train.precision, "step": u.step, "reason": u.reason})
+  return out
+
+
+def probes(runs: Mapping[str, Run], unfinished: Mapping[str, Unfinished] = None) -> dict:
+  """Every full-data probe run beside its reference, the JPEG trends, and the probes still
+  under way without results."""
   references: Dict[tuple, List[Run]] = {}
   found = []
   for run in runs.values():
@@ -165,7 +178,8 @@ def probes(runs: Mapping[str, Run]) -> dict:
     candidates = references.get(_key(probe))
     comparisons.append(compare(probe, representative(candidates) if candidates else None))
   comparisons.sort(key=lambda c: (c["label"], c["seed"], c["precision"], c["probe"], c["run"]))
-  return {"comparisons": comparisons, "jpeg_trends": jpeg_trend(comparisons)}
+  return {"comparisons": comparisons, "jpeg_trends": jpeg_trend(comparisons),
+          "under_way": _under_way(unfinished or {})}
 
 
 def _pair(probe: Optional[float], reference: Optional[float], difference: Optional[float]) -> str:
@@ -202,7 +216,12 @@ def markdown(result: dict) -> List[str]:
       ("setting", "probe", "seed", "precision", "fit at epoch: probe / reference",
        "test at fit (%)", "test at the same epoch (%)", "JPEG pass RMSE (pixel levels)",
        "probe status", "ran on"), rows,
-      "No probe runs (flags/probes/) at full data.")
+      "No probe runs (flags/probes/) at full data with results yet.")
+  if result.get("under_way"):
+    lines += ["Under way, no results yet: " + "; ".join(
+        f"`{u['run']}` ({u['probe']}, {u['precision']}, "
+        + (f"checkpoint at step {u['step']:,})" if u["step"] else "no checkpoint yet)")
+        for u in result["under_way"]) + ".", ""]
   trend_rows = []
   for t in result["jpeg_trends"]:
     points = "; ".join(f"q{p['quality']}: RMSE {p['rmse']:.2f}, {p['test_at_fit']:.2f}"
