@@ -157,11 +157,11 @@ def _under_way(unfinished: Mapping[str, Unfinished]) -> List[dict]:
     if (u.config is not None and not u.config.data.train_size and u.kind and u.kind.cell
         and u.kind.cell.table == "table1" and probe_words(u.config)):
       out.append({"run": path, "probe": ", ".join(probe_words(u.config)),
-                  "precision": u.config.train.precision, "step": u.step, "reason": u.reason})
+                  "precision": u.config.train.precision, "step": u.step})
   return out
 
 
-def probes(runs: Mapping[str, Run], unfinished: Mapping[str, Unfinished] = None) -> dict:
+def probes(runs: Mapping[str, Run], unfinished: Mapping[str, Unfinished]) -> dict:
   """Every full-data probe run beside its reference, the JPEG trends, and the probes still
   under way without results."""
   references: Dict[tuple, List[Run]] = {}
@@ -179,7 +179,7 @@ def probes(runs: Mapping[str, Run], unfinished: Mapping[str, Unfinished] = None)
     comparisons.append(compare(probe, representative(candidates) if candidates else None))
   comparisons.sort(key=lambda c: (c["label"], c["seed"], c["precision"], c["probe"], c["run"]))
   return {"comparisons": comparisons, "jpeg_trends": jpeg_trend(comparisons),
-          "under_way": _under_way(unfinished or {})}
+          "under_way": _under_way(unfinished)}
 
 
 def _pair(probe: Optional[float], reference: Optional[float], difference: Optional[float]) -> str:
