@@ -850,9 +850,12 @@ def test_each_probe_is_read_beside_its_reference_at_the_fit_and_at_the_same_epoc
   assert [p["quality"] for p in trend["points"]] == [50, 30]
   assert trend["slope_per_rmse"] == pytest.approx(-0.6875)
   assert trend["pristine_estimate"] == pytest.approx(83.3125)
+  # Beside it, the paper's Table 1 Inception true-label test accuracy and the gap left.
+  assert trend["paper_test"] == 85.75
+  assert trend["estimate_minus_paper"] == pytest.approx(83.3125 - 85.75)
   text = report.build_report([str(tmp_path)], str(tmp_path / "out"))["markdown"]["table1.md"]
   assert "| 16 / 15 | 78.00 / 81.50 (-3.50) |" in text
-  assert "no reference run" in text and "| 83.31 |" in text
+  assert "no reference run" in text and "| 83.31 | 85.75 | -2.44 |" in text
 
 
 def test_least_squares_needs_two_distinct_x():

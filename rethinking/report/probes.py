@@ -108,6 +108,8 @@ def compare(probe: Run, reference: Optional[Run]) -> dict:
               if fit and reference_fit else None},
       "same_epoch": _same_epoch(probe, reference) if reference else None,
       "jpeg": probe.results.data.get("jpeg"),
+      # reference data, printed beside the estimate (rethinking.paper), never used in it
+      "paper_test": probe.kind.cell.row.test.value,
       "ran_on": ran_on([probe, reference] if reference else [probe])}
 
 
@@ -138,6 +140,8 @@ def jpeg_trend(comparisons: Sequence[dict]) -> List[dict]:
     points += [(c["jpeg"]["rmse"], c["fit"]["probe"]["test"]) for c in group]
     line = least_squares(points)
     anchor = sum(c["jpeg"]["anchor_rmse"] for c in group) / len(group)
+    estimate = line[0] * -anchor + line[1] if line else None
+    paper_test = group[0]["paper_test"]
     out.append({
         "label": group[0]["label"], "seed": group[0]["seed"],
         "precision": group[0]["precision"], "reference_run": reference_run,
@@ -145,7 +149,9 @@ def jpeg_trend(comparisons: Sequence[dict]) -> List[dict]:
                     "test_at_fit": c["fit"]["probe"]["test"]} for c in group],
         "reference_test_at_fit": points[0][1], "anchor_rmse": anchor,
         "slope_per_rmse": line[0] if line else None,
-        "pristine_estimate": line[0] * -anchor + line[1] if line else None})
+        "pristine_estimate": estimate, "paper_test": paper_test,
+        "estimate_minus_paper": estimate - paper_test
+        if estimate is not None and paper_test is not None else None})
   return out
 
 
@@ -230,15 +236,19 @@ def markdown(result: dict) -> List[str]:
         t["label"], t["seed"], t["precision"],
         f"q75 copy: {t['reference_test_at_fit']:.2f}; {points}",
         md.number(t["slope_per_rmse"], "{:+.3f}"), f"{t['anchor_rmse']:.2f}",
-        md.number(t["pristine_estimate"], missing="- (one point)")))
+        md.number(t["pristine_estimate"], missing="- (one point)"),
+        md.number(t["paper_test"]), md.signed(t["estimate_minus_paper"])))
   lines += md.section(
       "JPEG trend: an estimate for the pristine data",
       "Test accuracy at the fit against the RMSE each probe's JPEG pass added to the stored "
       "images (the q75 copy itself at 0), a least-squares line, and its value at minus the RMSE "
       "of one q75 pass on the same shifted grid: a stand-in for what the copy's own q75 pass "
       "took from the pristine images, likely an underestimate (a second pass finds less detail "
-      "to remove). An estimate of the accuracy on pristine CIFAR-10, not a measurement.",
+      "to remove). An estimate of the accuracy on pristine CIFAR-10, not a measurement; beside it "
+      "the paper's test accuracy (Table 1, at the end of its training: the estimate is at the "
+      "fit, where our reference may still be a fraction of a point below its own end).",
       ("setting", "seed", "precision", "test at fit (%) by pass",
-       "slope (points per RMSE level)", "q75 pass RMSE", "estimate for pristine data (%)"),
+       "slope (points per RMSE level)", "q75 pass RMSE", "estimate for pristine data (%)",
+       "paper (%)", "estimate - paper (points)"),
       trend_rows, "No JPEG probe with a fit beside a reference with one.")
   return lines
