@@ -25,7 +25,16 @@ def _number(x: Optional[float]) -> str:
 
 
 def _percent(x: Optional[float]) -> str:
-  return "-" if x is None else f"{100 * x:.2f}%"
+  """Two decimals, more where two would round a not-quite-fit accuracy up to 100.00%: the fit
+  (--stop_when_fit) is exactly 100%, and 49,999 of 50,000 printed as 100.00% reads as a fit
+  that did not stop."""
+  if x is None:
+    return "-"
+  for decimals in range(2, 7):
+    text = f"{100 * x:.{decimals}f}"
+    if x >= 1 or not text.startswith("100."):
+      return text + "%"
+  return f"{100 * x:.6f}%"
 
 
 class Progress:
