@@ -30,11 +30,10 @@ def _percent(x: Optional[float]) -> str:
   that did not stop."""
   if x is None:
     return "-"
-  for decimals in range(2, 7):
-    text = f"{100 * x:.{decimals}f}"
-    if x >= 1 or not text.startswith("100."):
-      return text + "%"
-  return f"{100 * x:.6f}%"
+  decimals = 2
+  while x < 1 and decimals < 6 and f"{100 * x:.{decimals}f}".startswith("100."):
+    decimals += 1
+  return f"{100 * x:.{decimals}f}%"
 
 
 class Progress:
