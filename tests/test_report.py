@@ -437,6 +437,28 @@ def test_a_full_data_figure1bc_line_with_only_p0_and_p1_holds_only_there(tmp_pat
     assert "holds for Alexnet at n = 50,000" in claim["scope"], claim["scope"]
 
 
+def test_a_fidelity_probe_is_no_figure1bc_point_and_is_named_once(tmp_path):
+  # Issue 23's probes train true labels (p = 0) with one change: as figure runs each drew its
+  # own one-level line and table rows in both figures, and a batch-64 probe (its schedule key
+  # is not the reference's) could have become a p = 0 base.
+  _fig1b_run(tmp_path, "table1-alexnet", 0.0, 1000)
+  _fig1b_run(tmp_path, "table1-alexnet_random_labels", 1.0, 4000)
+  _fig1b_run(tmp_path, "probes-alexnet_jpeg_q50", 0.0, 700, jpeg_quality=50)
+  _fig1b_run(tmp_path, "probes-alexnet_batch64", 0.0, 900, batch_size=64)
+  result = report.build_report([str(tmp_path)], str(tmp_path / "out"))
+  for name in ("figure1b", "figure1c"):
+    lines = result["figures"][name]["lines"]
+    runs = [q["run"] for g in lines for q in g["points"]]
+    assert not [r for r in runs if "probes-" in r], (name, runs)
+    assert len(lines) == 1
+  (line,) = result["figures"]["figure1b"]["lines"]
+  assert [lv["relative_time_to_fit"] for lv in line["levels"]] == [1.0, 4.0]
+  text = result["markdown"]["figures.md"]
+  (named,) = [s for s in text.splitlines() if s.startswith("- Fidelity probes")]
+  assert "probes-alexnet_batch64" in named and "probes-alexnet_jpeg_q50" in named
+  assert "| probes-" not in text.split("## Figure 1b")[1].replace("`", "")
+
+
 def test_a_verdict_with_partial_full_data_evidence_is_at_most_partly():
   from rethinking.report import verdicts  # pylint: disable=import-outside-toplevel
   assert verdicts.scoped(["A"], {"A": True}, {}) == ("holds", "holds for A at n = 50,000")

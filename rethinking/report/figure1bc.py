@@ -1,7 +1,9 @@
 """Figures 1b and 1c: time to overfit and test error vs label corruption.
 
 Runs are found by config: Inception, AlexNet or MLP 1x512 on CIFAR-10, no explicit
-regularization, label corruption p in [0, 1] (true labels are p = 0, random labels p = 1). A
+regularization, label corruption p in [0, 1] (true labels are p = 0, random labels p = 1), no
+fidelity probe (issue 23's JPEG, EMA and batch-64 runs are read in table1.md beside their
+references; the figures name them once, as not figure runs). A
 line is one model at one schedule (report.cells.schedule_key: a run stopped at its fit joins
 its schedule's line) on one kind of device and train size. Of two runs of one seed at one p the
 one that went furthest counts (runs.representative). "Fit" (report.fit): each line uses the
@@ -19,6 +21,7 @@ from rethinking import paper
 from rethinking.report import fit
 from rethinking.report import markdown as md
 from rethinking.report import plotting
+from rethinking.report import probes as probes_lib
 from rethinking.report.runs import Run, by_seed, ran_on, representative
 
 MODELS = ("inception_small", "alexnet_small", "mlp_1x512")
@@ -47,9 +50,19 @@ def _mean(values) -> Optional[float]:
   return sum(values) / len(values) if values else None
 
 
-def _eligible(run: Run) -> bool:
+def _candidate(run: Run) -> bool:
   return (run.model in MODELS and run.config.data.name == "cifar10"
           and not run.kind.regularized and run.kind.label_prob is not None)
+
+
+def _eligible(run: Run) -> bool:
+  return _candidate(run) and not probes_lib.probe_words(run.config)
+
+
+def probe_runs(runs: Mapping[str, Run]) -> List[str]:
+  """Paths of the runs that would be figure runs but for a fidelity probe."""
+  return sorted(run.path for run in runs.values()
+                if _candidate(run) and probes_lib.probe_words(run.config))
 
 
 def _one_per_seed(members: List[Run]) -> tuple:
@@ -166,7 +179,7 @@ def figure1b(runs: Mapping[str, Run], path: str) -> dict:
   notes = [g["note"] for g in groups if g["note"]]
   plotting.finish(fig, ax, path, len(drawable), notes or [NO_RUNS], fontsize=6.5)
   return {"path": path, "fit_levels": list(fit.LEVELS), "lines": groups, "notes": notes,
-          "note": None if drawable else "no runs"}
+          "probe_runs": probe_runs(runs), "note": None if drawable else "no runs"}
 
 
 def figure1c(runs: Mapping[str, Run], path: str) -> dict:
@@ -213,6 +226,9 @@ def markdown_1b(figure: dict) -> List[str]:
             if len(g["levels"]) < 2]
   if single:
     out.append("- Not drawn in Figures 1b/1c (one corruption level only): " + "; ".join(single))
+  if figure.get("probe_runs"):
+    out.append("- Fidelity probes (issue 23), read beside their references in table1.md, not "
+               "Figure 1b/1c runs: " + ", ".join(f"`{p}`" for p in figure["probe_runs"]))
   rows = []
   for g in figure["lines"]:
     words = fit.words(g["fit_threshold"])
