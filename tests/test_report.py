@@ -172,6 +172,21 @@ def test_a_labels_run_with_p_one_fills_the_random_labels_row(tmp_path):
   assert lines_of(result, "table1", "mlp_1x512")["ours"] == []
 
 
+def test_a_run_two_images_short_of_fitting_never_prints_as_100(tmp_path):
+  # AlexNet with random crop ended at 49,998 of 50,000 (99.996%): Table 1 printed it "100.00"
+  # while the after-the-fit table (correctly) found no fit.
+  make_run(tmp_path / "a", "table1-alexnet_crop", config("alexnet_small", augment=True),
+           train=0.99996, test=0.7819)
+  make_run(tmp_path / "b", "table1-alexnet", config("alexnet_small"), train=1.0, test=0.7534)
+  result = report.build_report([str(tmp_path)], str(tmp_path / "out"))
+  (crop,) = markdown_rows(result, "table1.md", "alexnet_crop")
+  (plain,) = markdown_rows(result, "table1.md", "alexnet")
+  assert crop["ours train"] == "99.996" and crop["ours test"] == "78.19"
+  assert plain["ours train"] == "100.00"
+  assert [md.percent(x) for x in (99.82, 99.9999, 100.0, 0.0)] == [
+      "99.82", "99.9999", "100.00", "0.00"]
+
+
 def test_a_train_size_run_appears_only_in_the_reduced_table(tmp_path):
   make_run(tmp_path, "table1-alexnet", config("alexnet_small", train_size=1000), train=1.0,
            test=0.43)

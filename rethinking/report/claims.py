@@ -252,7 +252,7 @@ def regularization_claim(table1: List[dict], appendix: List[dict]) -> dict:
   for row, e in _completed(appendix):
     train = e["metrics"]["train"]["mean"]
     evidence.append(f"not sufficient: {row['model']} with {row['regularizer']} fits random "
-                    f"labels to {train:.2f}% ({e['variant']}; paper "
+                    f"labels to {md.percent(train)}% ({e['variant']}; paper "
                     f"{row['paper']['train']['text']})")
     sufficient.append(fit.fits(train))
   models = sorted({row["model"] for row in table1 if not row["random_labels"]

@@ -44,8 +44,25 @@ def parse_table(text: str) -> List[Dict[str, str]]:
   return [dict(zip(header, split(l))) for l in lines[2:]]
 
 
-def number(x: Optional[float], fmt: str = "{:.2f}", missing: str = "-") -> str:
-  return missing if x is None else fmt.format(x)
+def percent(x: float) -> str:
+  """A percentage with two decimals, except that a value below 100 never prints as 100.00: a
+  run 2 images short of fitting 50,000 reads 99.996, not 100.00, since the report's "fit" is
+  exactly 100% and a reader would otherwise see "100.00" beside "not fit". More decimals are
+  added only as far as they are needed to stay below 100 (six at most)."""
+  for decimals in range(2, 7):
+    text = f"{x:.{decimals}f}"
+    if x >= 100 or float(text) < 100:
+      return text
+  return text
+
+
+def _formatted(x: float, fmt: Optional[str]) -> str:
+  return percent(x) if fmt is None else fmt.format(x)
+
+
+def number(x: Optional[float], fmt: Optional[str] = None, missing: str = "-") -> str:
+  """fmt=None: a percentage (percent())."""
+  return missing if x is None else _formatted(x, fmt)
 
 
 def signed(x: Optional[float]) -> str:
@@ -65,11 +82,13 @@ def pooled(values: Sequence[Optional[float]]) -> Optional[dict]:
           "n": len(present)}
 
 
-def pooled_text(stats: Optional[dict], missing: str = "-", fmt: str = "{:.2f}") -> str:
-  """'99.41' for one run; '99.41 (99.38-99.44, 2 seeds)' for several."""
+def pooled_text(stats: Optional[dict], missing: str = "-", fmt: Optional[str] = None) -> str:
+  """'99.41' for one run; '99.41 (99.38-99.44, 2 seeds)' for several; fmt=None: percentages
+  (percent())."""
   if stats is None:
     return missing
-  text = fmt.format(stats["mean"])
+  text = _formatted(stats["mean"], fmt)
   if stats["n"] > 1:
-    text += f" ({fmt.format(stats['min'])}-{fmt.format(stats['max'])}, {stats['n']} seeds)"
+    text += (f" ({_formatted(stats['min'], fmt)}-{_formatted(stats['max'], fmt)}, "
+             f"{stats['n']} seeds)")
   return text

@@ -119,7 +119,8 @@ def markdown(comparisons: Sequence[dict]) -> List[str]:
   for c in comparisons:
     acc = c["accuracy"]
     pair = lambda split: ("-" if acc is None else  # noqa: E731
-                          f"{acc['float32'][split]:.2f} / {acc['other'][split]:.2f}")
+                          f"{md.percent(acc['float32'][split])} / "
+                          f"{md.percent(acc['other'][split])}")
     fits = c["steps_to_fit"]
     verdict = c["verdict"] + (f" ({', '.join(c['failed'])})" if c["failed"] else "")
     rows.append((c["label"], f"{c['train_size'] or 0:,}", c["seed"], c["precision"],

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Dict, List
 
 from rethinking import paper
+from rethinking.report import markdown as md
 from rethinking.report.verdicts import (FAILS, FULL_N, HOLDS, NOT_MEASURED, PARTLY, claim as
                                         _claim, sizes_text as _sizes)
 
@@ -14,7 +15,7 @@ def theorem1_claim(theory: Dict[str, List[dict]]) -> dict:
   evidence, ok, sizes = [], [], []
   for r in sorted(theory["theorem1"], key=lambda r: (r["labels"], r["n"])):
     evidence.append(f"{r['dataset']} {r['labels']} labels, n = {r['n']:,}, d = {r['d']}: "
-                    f"{r['num_weights']:,} weights fit {100 * r['train_accuracy']:.2f}% "
+                    f"{r['num_weights']:,} weights fit {md.percent(100 * r['train_accuracy'])}% "
                     f"(max |error| {r['max_abs_error']:.1e}, {r['precision']}; test "
                     f"{100 * r['test_accuracy']:.2f}%)")
     ok.append(r["train_accuracy"] == 1.0)
