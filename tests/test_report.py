@@ -421,6 +421,26 @@ def test_a_full_run_and_a_stop_when_fit_run_of_one_schedule_share_a_line(tmp_pat
   assert figure1bc.contiguous([0.0, 0.2, 0.4]) and not figure1bc.contiguous([0.0, 1.0])
 
 
+def test_figure1c_says_where_each_test_error_was_read_and_gives_it_at_the_fit(tmp_path):
+  # The 100-epoch p = 0 run is read at its end, a --stop_when_fit run at its fit: the table
+  # says which epoch each figure value comes from and reads both at the fit as well.
+  cfg = config("alexnet_small", kind="labels", prob=0.0)
+  full = _history([(1950, 0.9), (3900, 1.0), (39_000, 1.0)])
+  full[1]["test_accuracy"], full[2]["test_accuracy"] = 0.7508, 0.7534
+  make_run(tmp_path, "table1-alexnet", cfg, train=1.0, test=0.7534, history=full,
+           steps_to_fit=3900, final={"step": 39_000})
+  _fig1b_run(tmp_path, "fig1bc-p0.2", 0.2, 7800, stop=True)
+  result = report.build_report([str(tmp_path)], str(tmp_path / "out"))
+  (line,) = result["figures"]["figure1c"]["lines"]
+  assert [(q["read_at_epoch"], q["test_error"], q["test_error_at_threshold"])
+          for q in line["points"]] == [
+      (100, pytest.approx(0.2466), pytest.approx(0.2492)),
+      (20, pytest.approx(0.26), pytest.approx(0.26))]
+  table = md.parse_table(result["markdown"]["figures.md"].split("## Figure 1c")[1])
+  assert [(r["p"], r["read at epoch"], r["test error at the fit"]) for r in table] == [
+      ("0.0", "100", "0.2492 (100%)"), ("0.2", "20", "0.2600 (100%)")]
+
+
 def test_a_single_level_figure1b_line_is_listed_once_as_not_drawn(tmp_path):
   # A full-data random-label run before its true-label run: one level, no p = 0. It used to be
   # listed three times ("no p = 0 run", "fit = 100%", "not drawn"), the first also in the image.

@@ -34,6 +34,11 @@ def _point(run: Run, level: float) -> dict:
   reached = fit.steps_to_reach(run, level)
   epoch_steps = run.results.steps_per_epoch
   test = run.accuracy("test")
+  # The test error at the evaluation that first reached the line's fit level: a run stopped at
+  # its fit is read there, a full-budget run of the same line at its end (up to 85 epochs later
+  # for AlexNet at p = 0), so the Figure 1c table gives both to compare like with like.
+  at_fit = next((e.test_accuracy for e in reversed(run.evaluations)
+                 if reached and e.step == reached and e.test_accuracy is not None), None)
   return {"run": run.path, "p": run.kind.label_prob, "seed": run.seed,
           "status": run.status, "steps_to_fit": run.results.steps_to_fit,
           "fit_threshold": level, "steps_to_threshold": reached,
@@ -41,6 +46,8 @@ def _point(run: Run, level: float) -> dict:
           "steps": run.results.step, "train_accuracy": run.accuracy("train"),
           "best_train_accuracy": run.best_train_accuracy(),
           "test_error": None if test is None else 1.0 - test / 100.0,
+          "read_at_epoch": run.results.step / epoch_steps if epoch_steps else None,
+          "test_error_at_threshold": None if at_fit is None else 1.0 - at_fit,
           "fraction_labels_changed": run.results.corruption.get("fraction_labels_changed"),
           "wall_seconds": run.results.wall_seconds, "ran_on": ran_on([run])}
 
@@ -256,9 +263,18 @@ def markdown_1b(figure: dict) -> List[str]:
 
 def markdown_1c(figure: dict) -> List[str]:
   out = ["## Figure 1c", "", f"Paper: {paper.FIGURE_CLAIMS['fig1c']}.", ""]
+  out += ["The figure draws each run's last test error: at the end of its budget, or where "
+          "`--stop_when_fit` stopped it. \"At the fit\" reads every run at the evaluation "
+          "that first reached its line's fit level (Figure 1b's), the same point for both kinds.",
+          ""]
   rows = [(plotting.model_label(g["model"]), g["train_size"], g["schedule"], f"{q['p']:.1f}",
-           md.number(q["test_error"], "{:.4f}"), md.number(q["train_accuracy"]), q["status"],
-           q["run"]) for g in figure["lines"] for q in g["points"]]
-  out += md.table(("model", "n", "schedule", "p", "test error", "train accuracy (%)",
-                   "status", "run"), rows) if rows else ["No runs."]
+           md.number(q["test_error"], "{:.4f}"), md.number(q["read_at_epoch"], "{:g}"),
+           md.number(q["test_error_at_threshold"], "{:.4f}")
+           + (f" ({fit.words(g['fit_threshold'])})" if q["test_error_at_threshold"] is not None
+              else ""),
+           md.number(q["train_accuracy"]), q["status"], q["run"])
+          for g in figure["lines"] for q in g["points"]]
+  out += md.table(("model", "n", "schedule", "p", "test error", "read at epoch",
+                   "test error at the fit", "train accuracy (%)", "status", "run"),
+                  rows) if rows else ["No runs."]
   return out + [""]
