@@ -534,6 +534,23 @@ def test_figure1a_title_names_only_the_conditions_it_draws(tmp_path):
   assert "2 of 5 conditions" in titles[-1] and "pixels" not in titles[-1]
 
 
+def test_figure1a_at_full_data_with_some_conditions_is_no_subset_and_names_each_host(tmp_path):
+  # Issue 23: Inception's true labels (float32, an EPYC) and random labels (bf16, a Xeon) at n =
+  # 50,000 read "subset only (n = 50,000)" under the first run's host alone.
+  _device(make_run(tmp_path, "t", config("inception_small")), "CPU: AMD EPYC (2 cores)")
+  _device(make_run(tmp_path, "r", config("inception_small", kind="random_labels",
+                                         precision="mixed_bfloat16")),
+          "CPU: Intel Xeon (2 cores)", precision="mixed_bfloat16")
+  result = report.build_report([str(tmp_path)], str(tmp_path / "out"))
+  (claim,) = [c for c in result["claims"] if c["claim"].startswith("Figure 1a")]
+  assert claim["verdict"] == claims_lib.PARTLY
+  assert claim["scope"] == "holds for Inception (2 of 5 conditions) at n = 50,000"
+  (evidence,) = [e for e in claim["evidence"] if e.startswith("Inception")]
+  assert "true_labels" in evidence.split("AMD EPYC")[0]
+  assert "random_labels" in evidence.split("AMD EPYC")[1].split("Intel Xeon")[0]
+  assert "mixed_bfloat16" in evidence.split("random_labels")[1]
+
+
 def test_figure1b_without_a_fitted_true_label_run_says_so_inside_the_axes(tmp_path):
   make_run(tmp_path, "p0", config(kind="labels", prob=0.0), train=0.90)
   make_run(tmp_path, "p1", config(kind="labels", prob=1.0), train=0.98)
@@ -555,6 +572,22 @@ def test_a_note_stays_inside_the_axes(tmp_path):
   (text,) = ax.texts
   box, axes = text.get_window_extent(renderer), ax.get_window_extent(renderer)
   assert axes.x0 <= box.x0 and box.x1 <= axes.x1 and axes.y0 <= box.y0 and box.y1 <= axes.y1
+
+
+def test_a_long_legend_title_stays_inside_the_axes(tmp_path):
+  # Figure 1a's Inception legend title named two hosts and two precisions on one line and ran
+  # out of the axes over the y label.
+  from rethinking.report import plotting  # pylint: disable=import-outside-toplevel
+  fig, ax = plotting.new_figure("title")
+  ax.plot([0, 1], [1, 0], label="true labels")
+  title = ("n=50000, paper schedule, CPU AMD EPYC 2-core AVX-512/BF16 / CPU Intel Xeon 2-core "
+           "AVX-512/BF16/AMX, float32 / mixed_bfloat16")
+  plotting.finish(fig, ax, str(tmp_path / "f.png"), [1], [], fontsize=8, title=title,
+                  title_fontsize=7)
+  renderer = fig.canvas.get_renderer()
+  box, axes = ax.get_legend().get_window_extent(renderer), ax.get_window_extent(renderer)
+  assert axes.x0 <= box.x0 and box.x1 <= axes.x1
+  assert ax.get_legend().get_title().get_text().replace("\n", " ") == title
 
 
 def test_figures_are_drawn_from_results_json_alone(tmp_path):

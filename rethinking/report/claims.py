@@ -91,17 +91,21 @@ def random_labels_fit(table1: List[dict], reduced: List[dict]) -> List[dict]:
 
 def figure1a_claim(figures: List[dict]) -> dict:
   """The paper's Figure 1a is Inception's; the MLP figure is ours and is evidence alongside."""
-  evidence, outcome, subset, extra = [], {}, {}, []
+  evidence, outcome, subset, partial, extra = [], {}, {}, {}, []
   for f in figures:
     curves = {c["condition"]: c for c in f["curves"]}
     if not curves:
       continue
     model = MODEL_NAMES.get(f["model"], f["model"])
-    first = next(iter(curves.values()))
+    # One line's conditions may have run on different hosts or precisions (a bf16 run pools
+    # with float32 once its check passed): then each condition names its own.
+    hosts = {v["measured_on"] for v in curves.values()}
     parts = [f"{c}: final loss {v['final_loss']:.3f}, starts at step "
              f"{v['steps_to_start'] if v['steps_to_start'] is not None else 'never'}"
+             + ("" if len(hosts) == 1 else f" ({v['measured_on']})")
              for c, v in curves.items()]
-    evidence.append(f"{model} ({first['measured_on']}): " + "; ".join(parts)
+    evidence.append(f"{model}" + (f" ({hosts.pop()})" if len(hosts) == 1 else "") + ": "
+                    + "; ".join(parts)
                     + ("" if len(curves) == 5 else f" (only {len(curves)} of 5 conditions)"))
     starts = {c: v["steps_to_start"] for c, v in curves.items()}
     rl = starts.get("random_labels")
@@ -113,12 +117,14 @@ def figure1a_claim(figures: List[dict]) -> dict:
       extra.append(f"{model} (ours, not in the paper): "
                    f"{'holds' if last and low and len(curves) == 5 else 'partly'}"
                    f"{' at ' + FULL_N if full else ''}")
-    elif full and len(curves) == 5:
+    elif full:  # at full data, the conditions it has are evidence, at most "partly"
       outcome[model] = last and low
+      if len(curves) < 5:
+        partial[model] = f"{len(curves)} of 5 conditions"
     else:
       subset[model] = (f"{_sizes(c['train_size'] or 0 for c in curves.values())}, "
                        f"{len(curves)} of 5 conditions")
-  verdict, scope = scoped(["Inception"], outcome, subset)
+  verdict, scope = scoped(["Inception"], outcome, subset, partial)
   return _claim("Figure 1a: all five data conditions are fit (average loss near zero) with "
                 "unchanged hyper-parameters; random labels start decreasing last", verdict,
                 evidence, "'starts' = first step with average loss below 0.9 ln 10; near "

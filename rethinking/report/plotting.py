@@ -54,6 +54,8 @@ def finish(fig, ax, path: str, drawn, no_runs: Sequence[str], **legend) -> None:
     _, labels = ax.get_legend_handles_labels()
     if max(map(len, labels or [""])) > LONG_LABEL:
       legend = {**legend, "loc": "upper center", "bbox_to_anchor": (0.5, -0.13), "ncol": 1}
+    if len(legend.get("title") or "") > LONG_LABEL:  # e.g. two hosts and two precisions pooled
+      legend["title"] = "\n".join(textwrap.wrap(legend["title"], LONG_LABEL))
     ax.legend(**legend)
   else:
     note_in_axes(ax, no_runs)
