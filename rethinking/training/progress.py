@@ -10,6 +10,9 @@ import sys
 import time
 from typing import Callable, Optional
 
+# The report's number formats (rethinking.report.markdown imports nothing but typing).
+from rethinking.report import markdown as md
+
 PROGRESS_EVERY_SECONDS = 30.0
 
 
@@ -25,15 +28,10 @@ def _number(x: Optional[float]) -> str:
 
 
 def _percent(x: Optional[float]) -> str:
-  """Two decimals, more where two would round a not-quite-fit accuracy up to 100.00%: the fit
-  (--stop_when_fit) is exactly 100%, and 49,999 of 50,000 printed as 100.00% reads as a fit
-  that did not stop."""
-  if x is None:
-    return "-"
-  decimals = 2
-  while x < 1 and decimals < 6 and f"{100 * x:.{decimals}f}".startswith("100."):
-    decimals += 1
-  return f"{100 * x:.{decimals}f}%"
+  """A fraction as a percentage that never rounds a not-quite-fit accuracy up to 100.00%
+  (report.markdown.percent, the report's rule too): the fit (--stop_when_fit) is exactly 100%,
+  and 49,999 of 50,000 printed as 100.00% reads as a fit that did not stop."""
+  return "-" if x is None else f"{md.percent(100 * x)}%"
 
 
 class Progress:
