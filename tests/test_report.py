@@ -782,6 +782,34 @@ def test_the_random_label_claim_cites_our_number_and_what_it_ran_on(tmp_path):
   assert "99.38% train" in claim["evidence"][0] and "n=50000" in claim["evidence"][0]
 
 
+def test_the_regularization_claim_names_each_runs_host_when_they_differ(tmp_path):
+  # AlexNet's rows came from two machines: one "(measured on)" after the list named the first
+  # run's host for the weight-decay run trained on another.
+  _device(make_run(tmp_path, "plain", config("alexnet_small"), train=1.0, test=0.7534),
+          "CPU: AMD EPYC (2 cores; AVX-512/BF16)")
+  _device(make_run(tmp_path, "wd", config("alexnet_small", weight_decay=5e-4), train=1.0,
+                   test=0.7583), "CPU: Intel(R) Xeon(R) Processor (2 cores; AVX-512/BF16/AMX)")
+  _device(make_run(tmp_path, "crop", config("alexnet_small", augment=True), train=1.0,
+                   test=0.7819), "CPU: AMD EPYC (2 cores; AVX-512/BF16)")
+  result = report.build_report([str(tmp_path)], str(tmp_path / "out"))
+  (claim,) = [c for c in result["claims"] if c["claim"].startswith("Explicit regularization")]
+  (text,) = [t for t in claim["evidence"] if t.startswith("not necessary")]
+  plain, wd, crop = text.split(", with ")
+  assert "75.34%" in plain and "AMD EPYC" in plain and "Xeon" not in plain
+  assert wd.startswith("weight decay 75.83% (") and "Intel Xeon" in wd and "EPYC" not in wd
+  assert "78.19%" in crop and "AMD EPYC" in crop and "Xeon" not in crop
+
+
+def test_the_regularization_claim_names_one_host_once(tmp_path):
+  make_run(tmp_path, "plain", config("alexnet_small"), train=1.0, test=0.7534)
+  make_run(tmp_path, "wd", config("alexnet_small", weight_decay=5e-4), train=1.0, test=0.7583)
+  result = report.build_report([str(tmp_path)], str(tmp_path / "out"))
+  (claim,) = [c for c in result["claims"] if c["claim"].startswith("Explicit regularization")]
+  (text,) = [t for t in claim["evidence"] if t.startswith("not necessary")]
+  assert text.count("AMD EPYC") == 1 and text.endswith("float32)")
+  assert "75.34% test, with weight decay 75.83% (" in text
+
+
 def test_theory_results_under_a_logdir_feed_the_claims(tmp_path):
   (tmp_path / "theory").mkdir()
   (tmp_path / "theory" / "e.json").write_text(json.dumps({

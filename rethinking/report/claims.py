@@ -243,15 +243,23 @@ def regularization_claim(table1: List[dict], appendix: List[dict]) -> dict:
   for setting in plain:
     row, e = lines[setting]
     test = e["metrics"]["test"]["mean"]
-    text = f"not necessary: {row['model']} without regularization {test:.2f}% test"
+    compared_lines = [(words, lines[setting + suffix][1]) for suffix, words in (
+        ("_wd", "weight decay"), ("_crop", "random crop"),
+        ("_crop_wd", "random crop and weight decay")) if setting + suffix in lines]
+    # Runs of one model may come from different hosts (a campaign outlives its machines): one
+    # trailing "(measured on)" would then pass the others' numbers off as that host's, so each
+    # number names its own when they differ.
+    each = len({e["measured_on"]} | {r["measured_on"] for _, r in compared_lines}) > 1
+
+    def own(entry, each=each):
+      return f" ({entry['measured_on']})" if each else ""
+    text = f"not necessary: {row['model']} without regularization {test:.2f}% test{own(e)}"
     good, compared = test >= 3 * CHANCE, False
-    for suffix, words in (("_wd", "weight decay"), ("_crop", "random crop"),
-                          ("_crop_wd", "random crop and weight decay")):
-      if setting + suffix in lines:
-        with_reg = lines[setting + suffix][1]["metrics"]["test"]["mean"]
-        text += f", with {words} {with_reg:.2f}%"
-        good, compared = good and with_reg - test < 5.0, True
-    evidence.append(text + f" ({e['measured_on']})")
+    for words, reg in compared_lines:
+      with_reg = reg["metrics"]["test"]["mean"]
+      text += f", with {words} {with_reg:.2f}%{own(reg)}"
+      good, compared = good and with_reg - test < 5.0, True
+    evidence.append(text if each else text + f" ({e['measured_on']})")
     if compared:
       outcome[row["model"]] = good
   sufficient = []
