@@ -1,10 +1,9 @@
 #!/bin/bash
-# Issue 23 campaign from 2026-12-05 04:40 UTC on (campaign7.sh): the run root of the earlier
-# sittings is gone with its machine (AlexNet weight decay had reached epoch 65 of 100; nothing of
-# it survives but the partial numbers in README.md), so every run not committed in
-# docs/measurements/ starts again here. Every sitting starts it again with the same command
-# (docs/measurements/in_progress/README.md); a completed run is skipped by the sweep, a stopped
-# one resumes from its checkpoint.
+# Issue 23 campaign from 2026-12-05 10:40 UTC on (campaign8.sh): campaign7.sh's queue (Figures
+# 1b/1c AlexNet p = 0.2-0.8, Figure 1a's Inception pixel conditions) followed by wave 2. Every
+# sitting starts it again with the same command (docs/measurements/in_progress/README.md); a
+# completed run is skipped by the sweep, a stopped one resumes from its checkpoint. Run roots are
+# campaign7.sh's, so its runs carry over.
 # END: seconds since the epoch at which every training must have checkpointed.
 set -u
 : "${END:?set END=<epoch seconds>}"
@@ -26,22 +25,38 @@ grep -qwE 'avx512_bf16|amx_bf16' /proc/cpuinfo && BF16=1
 git checkout -q --detach $PINNED
 PREC=mixed_bfloat16
 SUFFIX=-bf16
+F=flags
 
-# Wave 1 step 3: Inception random labels (bf16; mixed_bfloat16 passed the precision check, see
-# docs/report/table1.md; the probes were read and change no default).
-if (( BF16 )); then
-  sweep --settings=flags/table1/inception_random_labels.flags --logdir=/work/runs/table1$SUFFIX --extra=--precision=$PREC
-else
-  echo "$(date -u) no bf16 units: Inception random labels not started here"
-fi
-
-# Wave 1 steps 4 and 5: AlexNet (fp32, as its committed rows).
-sweep --settings=flags/table1/alexnet_wd.flags --logdir=/work/runs/table1
-sweep --settings=flags/fig1bc/alexnet_small_p0.2.flags,flags/fig1bc/alexnet_small_p0.4.flags,flags/fig1bc/alexnet_small_p0.6.flags,flags/fig1bc/alexnet_small_p0.8.flags \
+# Wave 1 step 5: Figures 1b/1c with AlexNet at full data (fp32, as p = 0 and 1 in table1/).
+sweep --settings=$F/fig1bc/alexnet_small_p0.2.flags,$F/fig1bc/alexnet_small_p0.4.flags,$F/fig1bc/alexnet_small_p0.6.flags,$F/fig1bc/alexnet_small_p0.8.flags \
       --logdir=/work/runs/fig1bc
 
-# Wave 1 step 6: Figure 1a's pixel conditions with Inception (bf16).
-(( BF16 )) || { echo "$(date -u) no bf16 units: Figure 1a's Inception runs not started here"; exit 4; }
-sweep --settings=flags/fig1a/shuffled_pixels.flags,flags/fig1a/random_pixels.flags,flags/fig1a/gaussian.flags \
+if (( ! BF16 )); then
+  # Without bf16 units: wave 2's only float32 run (AlexNet fits random labels with weight decay,
+  # the appendix), then stop; the bf16 runs wait for a bf16 host.
+  sweep --settings=$F/appendix/alexnet_wd.flags --logdir=/work/runs/appendix
+  echo "$(date -u) no bf16 units: the Inception runs (Figure 1a, wave 2) not started here"; exit 4
+fi
+
+# Wave 1 step 6: Figure 1a's pixel conditions with Inception (bf16; the precision check passed,
+# docs/report/table1.md), joined with table1's true and random labels.
+sweep --settings=$F/fig1a/shuffled_pixels.flags,$F/fig1a/random_pixels.flags,$F/fig1a/gaussian.flags \
       --logdir=/work/runs/fig1a$SUFFIX --extra=--precision=$PREC
 echo "$(date -u) wave 1 done"
+
+# Wave 2 (bf16 for Inception, as wave 1's remaining Inception runs).
+# Table 1: Inception crop, weight decay, both (60 epochs each, ~2 h each on the AMX Xeon).
+sweep --settings=$F/table1/inception_crop.flags,$F/table1/inception_wd.flags,$F/table1/inception_crop_wd.flags \
+      --logdir=/work/runs/table1$SUFFIX --extra=--precision=$PREC
+# Table 1 without batch norm (true labels, weight decay, random labels; 100 epochs at lr 0.01,
+# docs/measurements/nobn_learning_rate/); the true-label run is Figure 2b's no-batch-norm curve.
+sweep --settings=$F/table1/inception_nobn.flags,$F/table1/inception_nobn_wd.flags,$F/table1/inception_nobn_random_labels.flags \
+      --logdir=/work/runs/table1$SUFFIX --extra=--precision=$PREC
+# Figures 1b/1c with Inception at full data (p = 0 and 1 are table1's runs).
+sweep --settings=$F/fig1bc/inception_small_p0.2.flags,$F/fig1bc/inception_small_p0.4.flags,$F/fig1bc/inception_small_p0.6.flags,$F/fig1bc/inception_small_p0.8.flags \
+      --logdir=/work/runs/fig1bc$SUFFIX --extra=--precision=$PREC
+# The appendix's conv rows: regularized networks fitting random labels.
+sweep --settings=$F/appendix/inception_crop.flags,$F/appendix/inception_wd.flags \
+      --logdir=/work/runs/appendix$SUFFIX --extra=--precision=$PREC
+sweep --settings=$F/appendix/alexnet_wd.flags --logdir=/work/runs/appendix
+echo "$(date -u) wave 2 done"
