@@ -759,6 +759,27 @@ def test_figure2b_on_a_subset_with_an_unfit_model_is_at_most_partly(tmp_path):
   assert "under-training" in claim["evidence"][0] and "stabilizes: not measured" in claim["scope"]
 
 
+def test_figure2b_and_its_table1_pair_name_each_runs_precision_and_host(tmp_path):
+  # The batch-norm run trained in float32 on one host, the run without it in mixed_bfloat16 on
+  # another: naming only the first run's setup put the second's number on the wrong host.
+  _device(make_run(tmp_path, "bn", config("inception_small"), train=1.0, test=0.8238),
+          "CPU: AMD EPYC (2 cores; AVX-512/BF16)")
+  _device(make_run(tmp_path, "nobn", config("inception_small_nobn",
+                                            precision="mixed_bfloat16"), train=1.0, test=0.80),
+          "CPU: Intel(R) Xeon(R) Processor (2 cores; AVX-512/BF16/AMX)",
+          precision="mixed_bfloat16")
+  result = report.build_report([str(tmp_path)], str(tmp_path / "out"))
+  claim = [c for c in result["claims"] if c["claim"].startswith("Figure 2b")][0]
+  figure, table = claim["evidence"]
+  assert figure.startswith("Figure 2b: test accuracy 82.38% (")
+  bn, nobn = figure.split("; train")[0].split(" vs ")
+  assert "AMD EPYC" in bn and "float32" in bn and "Xeon" not in bn
+  assert nobn.startswith("80.00% (") and "Intel Xeon" in nobn and "mixed_bfloat16" in nobn
+  with_bn, without = table.split(" vs ", 1)[1].split(" vs ")
+  assert "AMD EPYC" in with_bn and "Xeon" not in with_bn
+  assert "Intel Xeon" in without and "EPYC" not in without
+
+
 def test_unmeasured_parts_of_the_paper_have_their_own_not_measured_lines(tmp_path):
   result = report.build_report([str(tmp_path)], str(tmp_path / "out"))
   verdicts = {c["claim"].split(":")[0]: c["verdict"] for c in result["claims"]}

@@ -198,6 +198,20 @@ def figure1c_claim(figure: dict) -> dict:
                 scope)
 
 
+def _each_on(*measured_on: str) -> List[str]:
+  """Each compared number's " (what it was measured on)" when the runs differ there (a campaign
+  outlives its machines: one model's rows come from several hosts and precisions), else "" for
+  each: one trailing parenthetical (_shared_on) then names them all, and no number passes for
+  another host's."""
+  if len(set(measured_on)) == 1:
+    return [""] * len(measured_on)
+  return [f" ({m})" for m in measured_on]
+
+
+def _shared_on(each: List[str], measured_on: str) -> str:
+  return "" if any(each) else f" ({measured_on})"
+
+
 def batch_norm_claim(figure2b: dict, table1: List[dict]) -> dict:
   """At most "partly" until both models are fit at full data: a gap between a fit and an
   unfit model measures under-training, not batch norm."""
@@ -207,10 +221,12 @@ def batch_norm_claim(figure2b: dict, table1: List[dict]) -> dict:
     bn, nobn = curves["inception_small"], curves["inception_small_nobn"]
     both_fit = fit.fits(bn["final_train_accuracy"]) and fit.fits(nobn["final_train_accuracy"])
     converged = both_fit and bn["full_data"] and nobn["full_data"]
+    on = _each_on(bn["measured_on"], nobn["measured_on"])
     evidence.append(
-        f"Figure 2b ({bn['measured_on']}): test accuracy {md.number(bn['final_test_accuracy'])}"
-        f"% with batch norm (lr {bn['learning_rate']:g}) vs "
-        f"{md.number(nobn['final_test_accuracy'])}% without (lr {nobn['learning_rate']:g}); "
+        f"Figure 2b{_shared_on(on, bn['measured_on'])}: test accuracy "
+        f"{md.number(bn['final_test_accuracy'])}%{on[0]} with batch norm (lr "
+        f"{bn['learning_rate']:g}) vs {md.number(nobn['final_test_accuracy'])}%{on[1]} without "
+        f"(lr {nobn['learning_rate']:g}); "
         f"train {md.number(bn['final_train_accuracy'])}% vs "
         f"{md.number(nobn['final_train_accuracy'])}%"
         + ("" if both_fit else ": not both fit, so the gap mostly measures under-training"))
@@ -220,7 +236,9 @@ def batch_norm_claim(figure2b: dict, table1: List[dict]) -> dict:
     if with_bn in paper_lines and without in paper_lines:
       a = paper_lines[with_bn]["metrics"]["test"]["mean"]
       b = paper_lines[without]["metrics"]["test"]["mean"]
-      evidence.append(f"Table 1 {with_bn} vs {without}: {a:.2f}% vs {b:.2f}% test")
+      on = _each_on(paper_lines[with_bn]["measured_on"], paper_lines[without]["measured_on"])
+      evidence.append(f"Table 1 {with_bn} vs {without}: {a:.2f}%{on[0]} vs {b:.2f}%{on[1]} test"
+                      + _shared_on(on, paper_lines[with_bn]["measured_on"]))
       ok.append(a > b)
       converged = True
   verdict = HOLDS if ok and all(ok) else FAILS if ok and not any(ok) else PARTLY
@@ -246,20 +264,14 @@ def regularization_claim(table1: List[dict], appendix: List[dict]) -> dict:
     compared_lines = [(words, lines[setting + suffix][1]) for suffix, words in (
         ("_wd", "weight decay"), ("_crop", "random crop"),
         ("_crop_wd", "random crop and weight decay")) if setting + suffix in lines]
-    # Runs of one model may come from different hosts (a campaign outlives its machines): one
-    # trailing "(measured on)" would then pass the others' numbers off as that host's, so each
-    # number names its own when they differ.
-    each = len({e["measured_on"]} | {r["measured_on"] for _, r in compared_lines}) > 1
-
-    def own(entry, each=each):
-      return f" ({entry['measured_on']})" if each else ""
-    text = f"not necessary: {row['model']} without regularization {test:.2f}% test{own(e)}"
+    on = _each_on(e["measured_on"], *(reg["measured_on"] for _, reg in compared_lines))
+    text = f"not necessary: {row['model']} without regularization {test:.2f}% test{on[0]}"
     good, compared = test >= 3 * CHANCE, False
-    for words, reg in compared_lines:
+    for (words, reg), reg_on in zip(compared_lines, on[1:]):
       with_reg = reg["metrics"]["test"]["mean"]
-      text += f", with {words} {with_reg:.2f}%{own(reg)}"
+      text += f", with {words} {with_reg:.2f}%{reg_on}"
       good, compared = good and with_reg - test < 5.0, True
-    evidence.append(text if each else text + f" ({e['measured_on']})")
+    evidence.append(text + _shared_on(on, e["measured_on"]))
     if compared:
       outcome[row["model"]] = good
   sufficient = []
