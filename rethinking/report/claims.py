@@ -89,6 +89,20 @@ def random_labels_fit(table1: List[dict], reduced: List[dict]) -> List[dict]:
   ]
 
 
+def _each_on(*measured_on: str) -> List[str]:
+  """Each compared number's " (what it was measured on)" when the runs differ there (a campaign
+  outlives its machines: one model's rows come from several hosts and precisions), else "" for
+  each: one trailing parenthetical (_shared_on) then names them all, and no number passes for
+  another host's."""
+  if len(set(measured_on)) == 1:
+    return [""] * len(measured_on)
+  return [f" ({m})" for m in measured_on]
+
+
+def _shared_on(each: List[str], measured_on: str) -> str:
+  return "" if any(each) else f" ({measured_on})"
+
+
 def figure1a_claim(figures: List[dict]) -> dict:
   """The paper's Figure 1a is Inception's; the MLP figure is ours and is evidence alongside."""
   evidence, outcome, subset, partial, extra = [], {}, {}, {}, []
@@ -99,13 +113,12 @@ def figure1a_claim(figures: List[dict]) -> dict:
     model = MODEL_NAMES.get(f["model"], f["model"])
     # One line's conditions may have run on different hosts or precisions (a bf16 run pools
     # with float32 once its check passed): then each condition names its own.
-    hosts = {v["measured_on"] for v in curves.values()}
+    on = _each_on(*(v["measured_on"] for v in curves.values()))
     parts = [f"{c}: final loss {v['final_loss']:.3f}, starts at step "
-             f"{v['steps_to_start'] if v['steps_to_start'] is not None else 'never'}"
-             + ("" if len(hosts) == 1 else f" ({v['measured_on']})")
-             for c, v in curves.items()]
-    evidence.append(f"{model}" + (f" ({hosts.pop()})" if len(hosts) == 1 else "") + ": "
-                    + "; ".join(parts)
+             f"{v['steps_to_start'] if v['steps_to_start'] is not None else 'never'}{own}"
+             for (c, v), own in zip(curves.items(), on)]
+    first = next(iter(curves.values()))["measured_on"]
+    evidence.append(f"{model}{_shared_on(on, first)}: " + "; ".join(parts)
                     + ("" if len(curves) == 5 else f" (only {len(curves)} of 5 conditions)"))
     starts = {c: v["steps_to_start"] for c, v in curves.items()}
     rl = starts.get("random_labels")
@@ -196,20 +209,6 @@ def figure1c_claim(figure: dict) -> dict:
                 "(0.9) at p = 1", verdict, evidence,
                 "steadily = no drop of more than 0.01 between levels; chance = at least 0.85",
                 scope)
-
-
-def _each_on(*measured_on: str) -> List[str]:
-  """Each compared number's " (what it was measured on)" when the runs differ there (a campaign
-  outlives its machines: one model's rows come from several hosts and precisions), else "" for
-  each: one trailing parenthetical (_shared_on) then names them all, and no number passes for
-  another host's."""
-  if len(set(measured_on)) == 1:
-    return [""] * len(measured_on)
-  return [f" ({m})" for m in measured_on]
-
-
-def _shared_on(each: List[str], measured_on: str) -> str:
-  return "" if any(each) else f" ({measured_on})"
 
 
 def batch_norm_claim(figure2b: dict, table1: List[dict]) -> dict:
