@@ -89,18 +89,13 @@ def random_labels_fit(table1: List[dict], reduced: List[dict]) -> List[dict]:
   ]
 
 
-def _each_on(*measured_on: str) -> List[str]:
-  """Each compared number's " (what it was measured on)" when the runs differ there (a campaign
-  outlives its machines: one model's rows come from several hosts and precisions), else "" for
-  each: one trailing parenthetical (_shared_on) then names them all, and no number passes for
-  another host's."""
+def _on(*measured_on: str) -> Tuple[str, List[str]]:
+  """(shared, each): what compared numbers were measured on, as " (...)" suffixes. One shared
+  suffix when the runs agree; else one per number (a campaign outlives its machines: one model's
+  rows come from several hosts and precisions), so that no number passes for another host's."""
   if len(set(measured_on)) == 1:
-    return [""] * len(measured_on)
-  return [f" ({m})" for m in measured_on]
-
-
-def _shared_on(each: List[str], measured_on: str) -> str:
-  return "" if any(each) else f" ({measured_on})"
+    return f" ({measured_on[0]})", [""] * len(measured_on)
+  return "", [f" ({m})" for m in measured_on]
 
 
 def figure1a_claim(figures: List[dict]) -> dict:
@@ -113,12 +108,11 @@ def figure1a_claim(figures: List[dict]) -> dict:
     model = MODEL_NAMES.get(f["model"], f["model"])
     # One line's conditions may have run on different hosts or precisions (a bf16 run pools
     # with float32 once its check passed): then each condition names its own.
-    on = _each_on(*(v["measured_on"] for v in curves.values()))
+    shared, on = _on(*(v["measured_on"] for v in curves.values()))
     parts = [f"{c}: final loss {v['final_loss']:.3f}, starts at step "
              f"{v['steps_to_start'] if v['steps_to_start'] is not None else 'never'}{own}"
              for (c, v), own in zip(curves.items(), on)]
-    first = next(iter(curves.values()))["measured_on"]
-    evidence.append(f"{model}{_shared_on(on, first)}: " + "; ".join(parts)
+    evidence.append(f"{model}{shared}: " + "; ".join(parts)
                     + ("" if len(curves) == 5 else f" (only {len(curves)} of 5 conditions)"))
     starts = {c: v["steps_to_start"] for c, v in curves.items()}
     rl = starts.get("random_labels")
@@ -220,9 +214,9 @@ def batch_norm_claim(figure2b: dict, table1: List[dict]) -> dict:
     bn, nobn = curves["inception_small"], curves["inception_small_nobn"]
     both_fit = fit.fits(bn["final_train_accuracy"]) and fit.fits(nobn["final_train_accuracy"])
     converged = both_fit and bn["full_data"] and nobn["full_data"]
-    on = _each_on(bn["measured_on"], nobn["measured_on"])
+    shared, on = _on(bn["measured_on"], nobn["measured_on"])
     evidence.append(
-        f"Figure 2b{_shared_on(on, bn['measured_on'])}: test accuracy "
+        f"Figure 2b{shared}: test accuracy "
         f"{md.number(bn['final_test_accuracy'])}%{on[0]} with batch norm (lr "
         f"{bn['learning_rate']:g}) vs {md.number(nobn['final_test_accuracy'])}%{on[1]} without "
         f"(lr {nobn['learning_rate']:g}); "
@@ -235,9 +229,9 @@ def batch_norm_claim(figure2b: dict, table1: List[dict]) -> dict:
     if with_bn in paper_lines and without in paper_lines:
       a = paper_lines[with_bn]["metrics"]["test"]["mean"]
       b = paper_lines[without]["metrics"]["test"]["mean"]
-      on = _each_on(paper_lines[with_bn]["measured_on"], paper_lines[without]["measured_on"])
+      shared, on = _on(paper_lines[with_bn]["measured_on"], paper_lines[without]["measured_on"])
       evidence.append(f"Table 1 {with_bn} vs {without}: {a:.2f}%{on[0]} vs {b:.2f}%{on[1]} test"
-                      + _shared_on(on, paper_lines[with_bn]["measured_on"]))
+                      + shared)
       ok.append(a > b)
       converged = True
   verdict = HOLDS if ok and all(ok) else FAILS if ok and not any(ok) else PARTLY
@@ -263,14 +257,14 @@ def regularization_claim(table1: List[dict], appendix: List[dict]) -> dict:
     compared_lines = [(words, lines[setting + suffix][1]) for suffix, words in (
         ("_wd", "weight decay"), ("_crop", "random crop"),
         ("_crop_wd", "random crop and weight decay")) if setting + suffix in lines]
-    on = _each_on(e["measured_on"], *(reg["measured_on"] for _, reg in compared_lines))
+    shared, on = _on(e["measured_on"], *(reg["measured_on"] for _, reg in compared_lines))
     text = f"not necessary: {row['model']} without regularization {test:.2f}% test{on[0]}"
     good, compared = test >= 3 * CHANCE, False
     for (words, reg), reg_on in zip(compared_lines, on[1:]):
       with_reg = reg["metrics"]["test"]["mean"]
       text += f", with {words} {with_reg:.2f}%{reg_on}"
       good, compared = good and with_reg - test < 5.0, True
-    evidence.append(text + _shared_on(on, e["measured_on"]))
+    evidence.append(text + shared)
     if compared:
       outcome[row["model"]] = good
   sufficient = []
