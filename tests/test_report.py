@@ -551,6 +551,40 @@ def test_figure1a_at_full_data_with_some_conditions_is_no_subset_and_names_each_
   assert "mixed_bfloat16" in evidence.split("random_labels")[1]
 
 
+EPYC = "CPU: AMD EPYC (2 cores; AVX-512/BF16)"
+XEON = "CPU: Intel(R) Xeon(R) Processor (2 cores; AVX-512/BF16/AMX)"
+
+
+def test_a_figure1b_line_pooled_over_hosts_says_which_p_ran_where(tmp_path):
+  # Issue 23: AlexNet's full-data line joins p = 0 and 1 from an EPYC with p = 0.2-0.8 from a
+  # Xeon; its legend named the hosts joined by "/" and not which p ran on which.
+  _device(_fig1b_run(tmp_path, "p0", 0.0, 1000), EPYC)
+  _device(_fig1b_run(tmp_path, "p0.2", 0.2, 1500), XEON)
+  _device(_fig1b_run(tmp_path, "p1", 1.0, 2000), EPYC)
+  result = report.build_report([str(tmp_path)], str(tmp_path / "out"))
+  (line,) = result["figures"]["figure1b"]["lines"]
+  assert line["label"] == ("AlexNet (n=50000, paper schedule; p=0/p=1: CPU AMD EPYC 2-core "
+                           "AVX-512/BF16; p=0.2: CPU Intel Xeon 2-core AVX-512/BF16/AMX)")
+  assert line["label"] in result["markdown"]["figures.md"]
+
+
+def test_figure1a_legend_names_the_drawn_runs_and_which_condition_ran_where(tmp_path):
+  # Inception's true labels ran in float32 on an EPYC (its bf16 twin, same seed, on a Xeon is
+  # not drawn), random labels in bf16 on the Xeon: the title pooled all three runs' hosts and
+  # precisions without saying which curve was which.
+  _device(make_run(tmp_path, "t", config("inception_small")), EPYC)
+  bf16 = dict(precision="mixed_bfloat16")
+  _device(make_run(tmp_path, "t_bf16", config("inception_small", **bf16)), XEON, **bf16)
+  _device(make_run(tmp_path, "r", config("inception_small", kind="random_labels", **bf16)),
+          XEON, **bf16)
+  result = report.build_report([str(tmp_path)], str(tmp_path / "out"))
+  figure = result["figures"]["figure1a"]
+  assert [c["run"].split("/")[-1] for c in figure["curves"]] == ["t", "r"]
+  assert figure["legend_title"] == (
+      "n=50000, paper schedule; true labels: CPU AMD EPYC 2-core AVX-512/BF16, float32; "
+      "random labels: CPU Intel Xeon 2-core AVX-512/BF16/AMX, mixed_bfloat16")
+
+
 def test_figure1b_without_a_fitted_true_label_run_says_so_inside_the_axes(tmp_path):
   make_run(tmp_path, "p0", config(kind="labels", prob=0.0), train=0.90)
   make_run(tmp_path, "p1", config(kind="labels", prob=1.0), train=0.98)
@@ -588,6 +622,27 @@ def test_a_long_legend_title_stays_inside_the_axes(tmp_path):
   box, axes = ax.get_legend().get_window_extent(renderer), ax.get_window_extent(renderer)
   assert axes.x0 <= box.x0 and box.x1 <= axes.x1
   assert ax.get_legend().get_title().get_text().replace("\n", " ") == title
+
+
+def test_a_long_legend_below_the_axes_leaves_them_wide_and_clears_the_x_label(tmp_path):
+  # A Figure 1b label naming which p ran on which host (~200 characters, on one line) made
+  # tight_layout shrink the axes to a sixth of the figure's width; once wrapped, a legend placed
+  # a fraction of the axes' height below them overlapped the x label.
+  from rethinking.report import plotting  # pylint: disable=import-outside-toplevel
+  fig, ax = plotting.new_figure("title")
+  label = ("AlexNet (n=50000, paper schedule; p=0: CPU AMD EPYC 2-core AVX-512/BF16; "
+           "p=0.2/p=0.4/p=0.6/p=0.8: CPU Intel Xeon 2-core AVX-512/BF16/AMX; p=1: CPU AMD EPYC "
+           "2-core ISA not recorded), fit 100%")
+  for k in range(7):
+    ax.plot([0, 1], [k, k + 1], "o-", label=label)
+  ax.set_xlabel("label corruption")
+  plotting.finish(fig, ax, str(tmp_path / "f.png"), [1], [], fontsize=6.5)
+  renderer = fig.canvas.get_renderer()
+  axes, xlabel = ax.get_window_extent(renderer), ax.xaxis.label.get_window_extent(renderer)
+  legend = ax.get_legend().get_window_extent(renderer)
+  assert axes.width > 0.6 * fig.bbox.width
+  assert legend.y1 <= xlabel.y0
+  assert ax.get_legend().get_texts()[0].get_text().replace("\n", " ") == label
 
 
 def test_figures_are_drawn_from_results_json_alone(tmp_path):
@@ -778,6 +833,10 @@ def test_figure2b_and_its_table1_pair_name_each_runs_precision_and_host(tmp_path
   with_bn, without = table.split(" vs ", 1)[1].split(" vs ")
   assert "AMD EPYC" in with_bn and "Xeon" not in with_bn
   assert "Intel Xeon" in without and "EPYC" not in without
+  # The figure's legend named the first model's pool alone, not the other's host or precision.
+  assert result["figures"]["figure2b"]["legend_title"].endswith(
+      "; Inception: CPU AMD EPYC 2-core AVX-512/BF16, float32; Inception w/o BatchNorm: "
+      "CPU Intel Xeon 2-core AVX-512/BF16/AMX, mixed_bfloat16")
 
 
 def test_unmeasured_parts_of_the_paper_have_their_own_not_measured_lines(tmp_path):

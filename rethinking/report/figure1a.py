@@ -68,7 +68,7 @@ def figure1a(runs: Mapping[str, Run], path: str, model: str = "inception_small")
   name = plotting.model_label(model)
   fig, ax = plotting.new_figure(f"Figure 1a: average training loss ({name}, CIFAR-10)")
   groups = candidates(runs, model)
-  drawn, chosen, others = [], None, []
+  drawn, drawn_runs, chosen, others = [], [], None, []
   if groups:
     chosen_key, chosen = max(groups.items(), key=_choice)
     others = [r.path for k, g in groups.items() if k != chosen_key
@@ -82,6 +82,7 @@ def figure1a(runs: Mapping[str, Run], path: str, model: str = "inception_small")
     curve = loss_curve(run)
     if not len(curve["loss"]):
       continue
+    drawn_runs.append(run)
     ax.plot(curve["kilosteps"], curve["loss"], label=LABELS[condition])
     below = np.nonzero(curve["loss"] < START_LOSS)[0]
     drawn.append({"condition": condition, "run": run.path, "source": curve["source"],
@@ -100,12 +101,16 @@ def figure1a(runs: Mapping[str, Run], path: str, model: str = "inception_small")
     ax.set_title(f"Figure 1a: {', '.join(LABELS[c['condition']] for c in drawn)} "
                  f"({name}, CIFAR-10{count})", fontsize=9 if len(drawn) > 2 else 11)
     ax.set_ylim(bottom=0)
-    title = plotting.group_label([r for rs in chosen.values() for r in rs], with_model=False)
+    # The legend's title names the drawn runs (not their same-seed twins), and which condition
+    # ran on which host and precision when they differ.
+    title = plotting.group_label(drawn_runs, with_model=False,
+                                 tag=lambda r: LABELS[r.kind.condition])
   plotting.finish(fig, ax, path, drawn, [
       f"No runs of {name} on CIFAR-10 without regularization with true labels, random labels, "
       f"shuffled pixels, random pixels or gaussian inputs."], fontsize=8, title=title,
                   title_fontsize=7)
   return {"path": path, "model": model, "curves": drawn, "not_drawn": others,
+          "legend_title": title,
           "note": None if drawn else "no runs"}
 
 

@@ -122,7 +122,10 @@ def _line(model: str, members: List[Run]) -> dict:
                                  if base and q["steps_to_threshold"] else None)
     q["relative_lower_bound"] = (q["steps"] / base if base and not q["steps_to_threshold"]
                                  and q["steps"] else None)
-  label = plotting.group_label(chosen)
+  # Which p ran on which host and precision, when the line pools several (a campaign's points
+  # come from whichever machine a sitting had).
+  label = plotting.group_label(sorted(chosen, key=lambda r: (r.kind.label_prob, r.seed)),
+                               tag=lambda r: f"p={r.kind.label_prob:g}")
   levels = _levels(points)
   note = None
   if len(levels) < 2:

@@ -29,7 +29,7 @@ def candidates(runs: Mapping[str, Run]) -> Dict[tuple, Dict[str, List[Run]]]:
 def figure2b(runs: Mapping[str, Run], path: str) -> dict:
   fig, ax = plotting.new_figure("Figure 2b: Inception on CIFAR-10, with and without batch norm")
   groups = candidates(runs)
-  drawn, chosen = [], {}
+  drawn, drawn_runs, chosen = [], [], {}
   if groups:
     chosen = max(groups.values(), key=lambda g: (
         len(g), next(iter(g.values()))[0].full_data,
@@ -40,6 +40,7 @@ def figure2b(runs: Mapping[str, Run], path: str) -> dict:
     history = [e for e in (run.evaluations if run else []) if e.train_accuracy is not None]
     if not history:
       continue
+    drawn_runs.append(run)
     # Each model at its own default learning rate (without batch norm 0.01): the legend says so.
     lr = run.config.train.learning_rate
     label = f"{plotting.model_label(model)} (lr {lr:g})"
@@ -59,11 +60,15 @@ def figure2b(runs: Mapping[str, Run], path: str) -> dict:
   ax.set_xlabel("thousand steps")
   ax.set_ylabel("accuracy")
   ax.set_ylim(0, 1.02)
-  title = plotting.group_label(next(iter(chosen.values())), with_model=False) if drawn else ""
+  # The legend's title names the drawn runs, both models (the first model's pool alone named
+  # neither the other's host nor its precision), and which ran where when they differ.
+  title = plotting.group_label(drawn_runs, with_model=False,
+                               tag=lambda r: plotting.model_label(r.model)) if drawn else ""
   plotting.finish(fig, ax, path, drawn, ["No runs: Inception (small) with or without batch "
                                          "norm on CIFAR-10, true labels, no regularization."],
                   fontsize=8, title=title, title_fontsize=7)
-  return {"path": path, "curves": drawn, "note": None if drawn else "no runs"}
+  return {"path": path, "curves": drawn, "legend_title": title,
+          "note": None if drawn else "no runs"}
 
 
 def markdown(figure: dict) -> List[str]:

@@ -2,8 +2,9 @@
 from __future__ import annotations
 
 import textwrap
-from typing import Sequence
+from typing import Callable, Dict, List, Optional, Sequence
 
+from matplotlib import transforms
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
@@ -40,6 +41,11 @@ def note_in_axes(ax, lines: Sequence[str]) -> None:
 
 
 LONG_LABEL = 60  # characters: a legend with longer labels goes below the axes, not over them
+# Characters per line of a legend label below the axes (~6.5 points): a label that names which
+# corruption level ran on which host runs to 200 characters, and tight_layout then shrank the
+# axes to a sliver to keep it within the figure's 6.4 inches.
+WIDE_LABEL = 110
+BELOW_AXES_POINTS = 36  # the x tick labels and the x label, at their default sizes
 
 
 def save(fig, path: str) -> None:
@@ -51,12 +57,17 @@ def finish(fig, ax, path: str, drawn, no_runs: Sequence[str], **legend) -> None:
   """A legend when something was drawn (below the axes when its labels are long, so that it
   never hides a curve), else the note inside the axes; then save."""
   if drawn:
-    _, labels = ax.get_legend_handles_labels()
+    handles, labels = ax.get_legend_handles_labels()
     if max(map(len, labels or [""])) > LONG_LABEL:
-      legend = {**legend, "loc": "upper center", "bbox_to_anchor": (0.5, -0.13), "ncol": 1}
+      # Below the tick labels and the x label, whatever height tight_layout leaves the axes (a
+      # fraction of the axes' height overlapped the x label once the legend grew).
+      below = transforms.offset_copy(ax.transAxes, fig=fig, y=-BELOW_AXES_POINTS, units="points")
+      legend = {**legend, "loc": "upper center", "bbox_to_anchor": (0.5, 0.0),
+                "bbox_transform": below, "ncol": 1}
+      labels = ["\n".join(textwrap.wrap(label, WIDE_LABEL)) for label in labels]
     if len(legend.get("title") or "") > LONG_LABEL:  # e.g. two hosts and two precisions pooled
       legend["title"] = "\n".join(textwrap.wrap(legend["title"], LONG_LABEL))
-    ax.legend(**legend)
+    ax.legend(handles, labels, **legend)
   else:
     note_in_axes(ax, no_runs)
   save(fig, path)
@@ -66,20 +77,42 @@ def model_label(model: str) -> str:
   return MODEL_LABELS.get(model, model)
 
 
-def group_label(runs: Sequence[Run], with_model: bool = True) -> str:
+def _setups(runs: Sequence[Run], tag: Callable[[Run], str]) -> Optional[List[str]]:
+  """'p=0/p=1: CPU AMD EPYC 2-core AVX-512/BF16' per (device, precision) the runs pooled, in the
+  order the runs come; None when they share one. A campaign outlives its machines: one line's
+  points may come from several hosts and precisions, and which ran where must not be lost."""
+  with_precision = len({r.results.precision for r in runs}) > 1
+  tags: Dict[tuple, List[str]] = {}
+  for r in runs:
+    key = (r.short_device, r.results.precision if with_precision else None)
+    if tag(r) not in tags.setdefault(key, []):
+      tags[key].append(tag(r))
+  if len(tags) < 2:
+    return None
+  return [f"{'/'.join(t)}: {device}" + (f", {precision}" if precision else "")
+          for (device, precision), t in tags.items()]
+
+
+def group_label(runs: Sequence[Run], with_model: bool = True,
+                tag: Optional[Callable[[Run], str]] = None) -> str:
   """E.g. 'MLP 1x512 (n=50000, batch 128, 60 epochs, CPU AMD EPYC 2-core / CPU Intel Xeon
-  2-core, 2 seeds)': every device, precision and XLA use the runs pool, not the first run's."""
+  2-core, 2 seeds)': every device, precision and XLA use the runs pool, not the first run's.
+  With tag (a run's name in the figure, e.g. 'p=0.2'), runs pooled from several devices or
+  precisions say which ran where: '...; p=0/p=1: CPU AMD EPYC ...; p=0.2: CPU Intel Xeon ...'."""
   run = runs[0]
   sizes = sorted({r.train_size or 0 for r in runs})
-  words = [f"n={'/'.join(map(str, sizes))}", run.kind.schedule_label,
-           runs_lib.devices_text(runs)]
+  words = [f"n={'/'.join(map(str, sizes))}", run.kind.schedule_label]
+  setups = _setups(runs, tag) if tag else None
+  if not setups:
+    words.append(runs_lib.devices_text(runs))
   precisions = runs_lib.precision_text(runs)
-  if precisions != cells.PAPER_PRECISION and precisions not in words[1]:
+  named_per_setup = setups and len({r.results.precision for r in runs}) > 1
+  if not named_per_setup and precisions != cells.PAPER_PRECISION and precisions not in words[1]:
     words.append(precisions)
   if runs_lib.jit_text(runs):
     words.append(runs_lib.jit_text(runs))
   seeds = sorted({r.seed for r in runs})
   if len(seeds) > 1:
     words.append(f"{len(seeds)} seeds")
-  inner = ", ".join(words)
+  inner = "; ".join([", ".join(words), *(setups or [])])
   return f"{model_label(run.model)} ({inner})" if with_model else inner
