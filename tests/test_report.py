@@ -585,6 +585,47 @@ def test_figure1a_legend_names_the_drawn_runs_and_which_condition_ran_where(tmp_
       "random labels: CPU Intel Xeon 2-core AVX-512/BF16/AMX, mixed_bfloat16")
 
 
+def test_a_run_still_training_counts_toward_no_figure_claim_nor_sets_its_line_level(tmp_path):
+  # Reading the report over a run root mid-campaign: a p = 0.8 run stopped by the deadline at
+  # 50% train / 0.2 test error pulled AlexNet's line to no fit level at all and made Figure 1c
+  # "does not hold" (0.2 < p = 0.2's 0.26), as a Gaussian run at epoch 5 did Figure 1a.
+  _fig1b_run(tmp_path, "p0", 0.0, 1000)
+  _fig1b_run(tmp_path, "p0.2", 0.2, 1500)
+  _fig1b_run(tmp_path, "p1", 1.0, 3000)
+  cfg = config("alexnet_small", kind="labels", prob=0.8)
+  make_run(tmp_path, "p0.8", cfg, train=0.5, test=0.8, status="stopped",
+           history=_history([(400, 0.3), (800, 0.5)], test=0.8), final={"step": 800})
+  result = report.build_report([str(tmp_path)], str(tmp_path / "out"))
+  (line,) = result["figures"]["figure1b"]["lines"]
+  assert line["fit_threshold"] == 1.0 and not line["every_run_reached"]
+  (bound,) = [lv for lv in line["levels"] if lv["relative_lower_bound"] is not None]
+  assert bound["p"] == 0.8 and bound["relative_lower_bound"] == 0.8
+  claims = {c["claim"].split(":")[0]: c for c in result["claims"]}
+  assert claims["Figure 1c"]["verdict"] == claims_lib.PARTLY
+  assert "p=0.8 stopped at step 800: not counted until it completes" in (
+      claims["Figure 1c"]["evidence"][0])
+  assert claims["Figure 1b"]["evidence"][0].endswith(
+      "p=0: 1.00, p=0.2: 1.50, p=1: 3.00 (p=0.8 stopped at step 800: not counted until it "
+      "completes)")
+
+
+def test_figure1a_claim_counts_completed_conditions_only(tmp_path):
+  for name, kind in (("t", "true"), ("r", "random_labels")):
+    make_run(tmp_path, name, config("inception_small", kind=kind), train=1.0)
+  make_run(tmp_path, "g", config("inception_small", kind="gaussian"), train=0.16,
+           status="stopped", history=[{"epoch": 5.0, "step": 1950, "running_train_loss": 2.26,
+                                       "train_accuracy": None, "test_accuracy": None}],
+           final={"step": 2194})
+  result = report.build_report([str(tmp_path)], str(tmp_path / "out"))
+  (claim,) = [c for c in result["claims"] if c["claim"].startswith("Figure 1a")]
+  assert claim["verdict"] == claims_lib.PARTLY
+  assert claim["scope"].startswith("holds for Inception (2 of 5 conditions) at n = 50,000")
+  assert "gaussian: final loss 2.260, starts at step never" in claim["evidence"][0]
+  assert "(not counted until it completes)" in claim["evidence"][0]
+  curves = result["figures"]["figure1a"]["curves"]
+  assert [c["condition"] for c in curves] == ["true_labels", "random_labels", "gaussian"]
+
+
 def test_figure1b_without_a_fitted_true_label_run_says_so_inside_the_axes(tmp_path):
   make_run(tmp_path, "p0", config(kind="labels", prob=0.0), train=0.90)
   make_run(tmp_path, "p1", config(kind="labels", prob=1.0), train=0.98)
@@ -812,6 +853,18 @@ def test_figure2b_on_a_subset_with_an_unfit_model_is_at_most_partly(tmp_path):
   assert claim["verdict"] == claims_lib.PARTLY
   assert "(lr 0.1)" in claim["evidence"][0] and "(lr 0.01)" in claim["evidence"][0]
   assert "under-training" in claim["evidence"][0] and "stabilizes: not measured" in claim["scope"]
+
+
+def test_figure2b_claim_does_not_count_a_run_still_training(tmp_path):
+  # A no-batch-norm run stopped by a deadline, ahead on test accuracy at that moment, turned the
+  # claim to "does not hold" before it finished.
+  make_run(tmp_path, "bn", config("inception_small"), train=1.0, test=0.82)
+  make_run(tmp_path, "nobn", config("inception_small_nobn"), train=0.9, test=0.85,
+           status="stopped")
+  result = report.build_report([str(tmp_path)], str(tmp_path / "out"))
+  claim = [c for c in result["claims"] if c["claim"].startswith("Figure 2b")][0]
+  assert claim["verdict"] == claims_lib.PARTLY
+  assert claim["evidence"][0].endswith("(not counted until it completes)")
 
 
 def test_figure2b_and_its_table1_pair_name_each_runs_precision_and_host(tmp_path):

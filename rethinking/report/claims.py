@@ -98,22 +98,32 @@ def _on(*measured_on: str) -> Tuple[str, List[str]]:
   return "", [f" ({m})" for m in measured_on]
 
 
+# A drawn run still training (or stopped by a deadline) is shown but counts toward no verdict, as
+# the tables' claims count completed rows only: a report read mid-campaign must not say "does not
+# hold" of a curve that has not finished. Its "(measured on)" names its status and step.
+NOT_COUNTED = "not counted until it completes"
+
+
 def figure1a_claim(figures: List[dict]) -> dict:
   """The paper's Figure 1a is Inception's; the MLP figure is ours and is evidence alongside."""
   evidence, outcome, subset, partial, extra = [], {}, {}, {}, []
   for f in figures:
-    curves = {c["condition"]: c for c in f["curves"]}
-    if not curves:
+    drawn = {c["condition"]: c for c in f["curves"]}
+    if not drawn:
       continue
     model = MODEL_NAMES.get(f["model"], f["model"])
     # One line's conditions may have run on different hosts or precisions (a bf16 run pools
     # with float32 once its check passed): then each condition names its own.
-    shared, on = _on(*(v["measured_on"] for v in curves.values()))
+    shared, on = _on(*(v["measured_on"] for v in drawn.values()))
     parts = [f"{c}: final loss {v['final_loss']:.3f}, starts at step "
              f"{v['steps_to_start'] if v['steps_to_start'] is not None else 'never'}{own}"
-             for (c, v), own in zip(curves.items(), on)]
+             + ("" if v["status"] == "completed" else f" ({NOT_COUNTED})")
+             for (c, v), own in zip(drawn.items(), on)]
+    curves = {c: v for c, v in drawn.items() if v["status"] == "completed"}
     evidence.append(f"{model}{shared}: " + "; ".join(parts)
                     + ("" if len(curves) == 5 else f" (only {len(curves)} of 5 conditions)"))
+    if not curves:
+      continue
     starts = {c: v["steps_to_start"] for c, v in curves.items()}
     rl = starts.get("random_labels")
     last = rl is None or all(s is not None and s <= rl for c, s in starts.items()
@@ -167,17 +177,27 @@ def _figure1bc_scope(checks: List[Tuple[dict, List[float]]]) -> Tuple[str, str]:
   return scoped(FIGURE1BC_MODELS, outcome, {m: _sizes(v) for m, v in sizes.items()}, partial)
 
 
+def _counted_levels(line: dict) -> Tuple[List[dict], str]:
+  """The line's levels whose runs all completed, and the evidence's note on the others."""
+  unfinished = {q["run"]: q for q in line["points"] if q["status"] != "completed"}
+  levels = [lv for lv in line["levels"] if not set(lv["runs"]) & set(unfinished)]
+  note = "; ".join(f"p={q['p']:g} {q['status']} at step {q['steps']}: {NOT_COUNTED}"
+                   for q in unfinished.values())
+  return levels, f" ({note})" if note else ""
+
+
 def figure1b_claim(figure: dict) -> dict:
   evidence, checks = [], []
   for line in figure["lines"]:
-    rel = {lv["p"]: lv["relative_time_to_fit"] for lv in line["levels"]
+    levels, unfinished = _counted_levels(line)
+    rel = {lv["p"]: lv["relative_time_to_fit"] for lv in levels
            if lv["relative_time_to_fit"] is not None}
     if len(rel) < 2:
       continue
     top = max(rel)
     evidence.append(f"{line['label']}: relative time to {fit.words(line['fit_threshold'])} "
                     f"train accuracy (mean over seeds) "
-                    + ", ".join(f"p={p:g}: {rel[p]:.2f}" for p in sorted(rel)))
+                    + ", ".join(f"p={p:g}: {rel[p]:.2f}" for p in sorted(rel)) + unfinished)
     checks.append((line, rel[top] >= 1.2, list(rel)))
   verdict, scope = _figure1bc_scope(checks)
   return _claim("Figure 1b: time to overfit grows with label corruption, by a small constant "
@@ -189,14 +209,14 @@ def figure1b_claim(figure: dict) -> dict:
 def figure1c_claim(figure: dict) -> dict:
   evidence, checks = [], []
   for line in figure["lines"]:
-    errors = {lv["p"]: lv["test_error"] for lv in line["levels"]
-              if lv["test_error"] is not None}
+    levels, unfinished = _counted_levels(line)
+    errors = {lv["p"]: lv["test_error"] for lv in levels if lv["test_error"] is not None}
     if 1.0 not in errors or len(errors) < 2:
       continue
     ps = sorted(errors)
     steady = all(errors[b] >= errors[a] - 0.01 for a, b in zip(ps, ps[1:]))
     evidence.append(f"{line['label']}: test error (mean over seeds) " + ", ".join(
-        f"p={p:g}: {errors[p]:.3f}" for p in ps))
+        f"p={p:g}: {errors[p]:.3f}" for p in ps) + unfinished)
     checks.append((line, steady and errors[1.0] >= 0.85, ps))
   verdict, scope = _figure1bc_scope(checks)
   return _claim("Figure 1c: test error rises steadily with label corruption and reaches chance "
@@ -212,8 +232,9 @@ def batch_norm_claim(figure2b: dict, table1: List[dict]) -> dict:
   curves = {c["model"]: c for c in figure2b["curves"]}
   if len(curves) == 2:
     bn, nobn = curves["inception_small"], curves["inception_small_nobn"]
+    finished = bn["status"] == "completed" and nobn["status"] == "completed"
     both_fit = fit.fits(bn["final_train_accuracy"]) and fit.fits(nobn["final_train_accuracy"])
-    converged = both_fit and bn["full_data"] and nobn["full_data"]
+    converged = finished and both_fit and bn["full_data"] and nobn["full_data"]
     shared, on = _on(bn["measured_on"], nobn["measured_on"])
     evidence.append(
         f"Figure 2b{shared}: test accuracy "
@@ -222,8 +243,10 @@ def batch_norm_claim(figure2b: dict, table1: List[dict]) -> dict:
         f"(lr {nobn['learning_rate']:g}); "
         f"train {md.number(bn['final_train_accuracy'])}% vs "
         f"{md.number(nobn['final_train_accuracy'])}%"
-        + ("" if both_fit else ": not both fit, so the gap mostly measures under-training"))
-    ok.append((bn["final_test_accuracy"] or 0) > (nobn["final_test_accuracy"] or 0))
+        + ("" if both_fit else ": not both fit, so the gap mostly measures under-training")
+        + ("" if finished else f" ({NOT_COUNTED})"))
+    if finished:
+      ok.append((bn["final_test_accuracy"] or 0) > (nobn["final_test_accuracy"] or 0))
   paper_lines = {row["setting"]: e for row, e in _completed(table1) if e["paper_schedule"]}
   for with_bn, without in (("inception", "inception_nobn"), ("inception_wd", "inception_nobn_wd")):
     if with_bn in paper_lines and without in paper_lines:

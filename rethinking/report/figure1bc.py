@@ -113,7 +113,11 @@ def _levels(points: List[dict]) -> List[dict]:
 
 def _line(model: str, members: List[Run]) -> dict:
   chosen, left_out = _one_per_seed(members)
-  level = fit.common_level(chosen)
+  # The line's fit level comes from its completed runs: a run still training is drawn at that
+  # level as a lower bound until it gets there (it used to pull the whole line down to >= 95%,
+  # or to nothing, while it trained).
+  level = fit.common_level([r for r in chosen if r.completed] or chosen)
+  every_run_reached = level is not None and all(fit.reached(r, level) for r in chosen)
   points = sorted((_point(r, level or fit.LEVELS[-1]) for r in chosen),
                   key=lambda q: (q["p"], q["seed"] or 0, q["run"]))
   base = _mean(q["steps_to_threshold"] for q in points if q["p"] == 0.0)
@@ -140,7 +144,7 @@ def _line(model: str, members: List[Run]) -> dict:
           "full_data": chosen[0].full_data,
           "schedule": chosen[0].kind.schedule_label, "points": points,
           "levels": levels, "contiguous": contiguous(lv["p"] for lv in levels),
-          "fit_threshold": level or fit.LEVELS[-1], "every_run_reached": level is not None,
+          "fit_threshold": level or fit.LEVELS[-1], "every_run_reached": every_run_reached,
           "same_seed_runs_left_out": left_out, "note": note}
 
 
