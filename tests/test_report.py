@@ -943,6 +943,24 @@ def test_the_regularization_claim_names_one_host_once(tmp_path):
   assert "75.34% test, with weight decay 75.83% (" in text
 
 
+def test_the_not_sufficient_evidence_says_what_each_run_was_measured_on(tmp_path):
+  # The appendix lines cited a train accuracy with its schedule alone: no n, host or precision,
+  # though the wave-2 Inception rows train in mixed_bfloat16 on another host than the MLP rows.
+  _device(make_run(tmp_path, "mlp", config("mlp_3x512", kind="random_labels", weight_decay=5e-4),
+                   train=0.99996, test=0.1044), "CPU: AMD EPYC (2 cores; AVX-512/BF16)")
+  _device(make_run(tmp_path, "inc", config("inception_small", kind="random_labels", augment=True,
+                                           precision="mixed_bfloat16"), train=0.995, test=0.1),
+          "CPU: Intel(R) Xeon(R) Processor (2 cores; AVX-512/BF16/AMX)",
+          precision="mixed_bfloat16")
+  result = report.build_report([str(tmp_path)], str(tmp_path / "out"))
+  (claim,) = [c for c in result["claims"] if c["claim"].startswith("Explicit regularization")]
+  lines = {t.split(" with ")[0]: t for t in claim["evidence"] if t.startswith("not sufficient")}
+  mlp, inception = lines["not sufficient: MLP 3x512"], lines["not sufficient: Inception"]
+  assert "n=50000" in mlp and "AMD EPYC" in mlp and "float32" in mlp and "Xeon" not in mlp
+  assert "n=50000" in inception and "Intel Xeon" in inception
+  assert "mixed_bfloat16" in inception and "EPYC" not in inception
+
+
 def test_theory_results_under_a_logdir_feed_the_claims(tmp_path):
   (tmp_path / "theory").mkdir()
   (tmp_path / "theory" / "e.json").write_text(json.dumps({

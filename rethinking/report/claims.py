@@ -295,7 +295,7 @@ def regularization_claim(table1: List[dict], appendix: List[dict]) -> dict:
     train = e["metrics"]["train"]["mean"]
     evidence.append(f"not sufficient: {row['model']} with {row['regularizer']} fits random "
                     f"labels to {md.percent(train)}% ({e['variant']}; paper "
-                    f"{row['paper']['train']['text']})")
+                    f"{row['paper']['train']['text']}; {e['measured_on']})")
     sufficient.append(fit.fits(train))
   models = sorted({row["model"] for row in table1 if not row["random_labels"]
                    and (row["random_crop"] or row["weight_decay"])})
