@@ -915,6 +915,26 @@ def test_the_random_label_claim_cites_our_number_and_what_it_ran_on(tmp_path):
   assert "99.38% train" in claim["evidence"][0] and "n=50000" in claim["evidence"][0]
 
 
+def test_the_chance_claim_says_what_each_number_ran_on_and_where_its_percent_goes(tmp_path):
+  # The chance lines cited a test accuracy with no n, host or precision, and two seeds printed
+  # as "9.86 (9.43-10.30, 2 seeds)% test".
+  for seed, test in ((0, 0.0943), (1, 0.1030)):
+    make_run(tmp_path, f"rl{seed}", config("mlp_3x512", kind="random_labels", seed=seed),
+             train=1.0, test=test)
+  result = report.build_report([str(tmp_path)], str(tmp_path / "out"))
+  (line,) = [t for t in result["claims"][1]["evidence"] if t.startswith("MLP 3x512")]
+  assert ": 9.86% (9.43-10.30%, 2 seeds) test (paper 10.48; n=50000" in line
+  assert "seeds 0, 1" in line and "float32" in line
+  (fit_line,) = [t for t in result["claims"][0]["evidence"] if t.startswith("MLP 3x512")]
+  assert ": 100.00% (100.00-100.00%, 2 seeds) train" in fit_line
+  make_run(tmp_path, "sub", config("alexnet_small", kind="random_labels", train_size=2000),
+           train=1.0, test=0.09)
+  result = report.build_report([str(tmp_path)], str(tmp_path / "out2"))
+  (sub,) = [t for t in result["claims"][1]["evidence"] if t.startswith("on a subset only")]
+  assert sub.endswith("9.00% test (n=2000, 100 epochs, batch 128, seed 0, CPU AMD EPYC 2-core "
+                      "ISA not recorded, float32)")
+
+
 def test_the_regularization_claim_names_each_runs_host_when_they_differ(tmp_path):
   # AlexNet's rows came from two machines: one "(measured on)" after the list named the first
   # run's host for the weight-decay run trained on another.

@@ -61,10 +61,10 @@ def random_labels_fit(table1: List[dict], reduced: List[dict]) -> List[dict]:
     if row["random_labels"]:
       train, test = e["metrics"]["train"], e["metrics"]["test"]
       head = f"{row['model']} ({e['variant']})"
-      fit_text.append(f"{head}: {md.pooled_text(train)}% train (paper "
+      fit_text.append(f"{head}: {md.pooled_text(train, unit='%')} train (paper "
                       f"{row['paper']['train']['text']}; {e['measured_on']})")
-      chance.append(f"{head}: {md.pooled_text(test)}% test (paper "
-                    f"{row['paper']['test']['text']})")
+      chance.append(f"{head}: {md.pooled_text(test, unit='%')} test (paper "
+                    f"{row['paper']['test']['text']}; {e['measured_on']})")
   keep = lambda row: row["random_labels"]  # noqa: E731
   lines = _per_model(table1, keep)
   fitted = {m: all(fit.fits(e["metrics"]["train"]["mean"]) for _, e in v)
@@ -73,8 +73,8 @@ def random_labels_fit(table1: List[dict], reduced: List[dict]) -> List[dict]:
                for m, v in lines.items()}
   subset = _subset(reduced, lambda row: row.random_labels)
   sub_text = [f"on a subset only: {r['label']} ({r['variant']}): "
-              f"{md.pooled_text(r['metrics']['train'])}% train, "
-              f"{md.pooled_text(r['metrics']['test'])}% test, n = {r['train_size']:,}"
+              f"{md.pooled_text(r['metrics']['train'], unit='%')} train, "
+              f"{md.pooled_text(r['metrics']['test'], unit='%')} test ({r['measured_on']})"
               for r in reduced if r["table"] == "table1" and r["metrics"]
               and r["setting"].endswith("random_labels")]
   fit_verdict, fit_scope = scoped(models, fitted, subset)
@@ -317,8 +317,8 @@ def imagenet_claims(table2: List[dict]) -> List[dict]:
   for row, e in _completed(table2):
     m = e["metrics"]
     evidence.append(f"{row['setting']} ({e['variant']}): top-1 train "
-                    f"{md.pooled_text(m['top1_train'])}%, top-1 test "
-                    f"{md.pooled_text(m['top1_test'])}% ({e['measured_on']})")
+                    f"{md.pooled_text(m['top1_train'], unit='%')}, top-1 test "
+                    f"{md.pooled_text(m['top1_test'], unit='%')} ({e['measured_on']})")
   return [
       _claim("Table 2: Inception V3 fits random labels on ImageNet (paper: 95.20% top-1 train) "
              "and regularization is not needed to generalize", PARTLY, evidence,

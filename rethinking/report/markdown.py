@@ -82,13 +82,15 @@ def pooled(values: Sequence[Optional[float]]) -> Optional[dict]:
           "n": len(present)}
 
 
-def pooled_text(stats: Optional[dict], missing: str = "-", fmt: Optional[str] = None) -> str:
+def pooled_text(stats: Optional[dict], missing: str = "-", fmt: Optional[str] = None,
+                unit: str = "") -> str:
   """'99.41' for one run; '99.41 (99.38-99.44, 2 seeds)' for several; fmt=None: percentages
-  (percent())."""
+  (percent()). A unit follows the mean and the range ('99.41% (99.38-99.44%, 2 seeds)'), not
+  the seed count."""
   if stats is None:
     return missing
-  text = _formatted(stats["mean"], fmt)
+  text = _formatted(stats["mean"], fmt) + unit
   if stats["n"] > 1:
-    text += (f" ({_formatted(stats['min'], fmt)}-{_formatted(stats['max'], fmt)}, "
+    text += (f" ({_formatted(stats['min'], fmt)}-{_formatted(stats['max'], fmt)}{unit}, "
              f"{stats['n']} seeds)")
   return text
