@@ -569,12 +569,10 @@ def test_a_figure1b_line_pooled_over_hosts_says_which_p_ran_where(tmp_path):
 
 
 def test_figure1a_legend_names_the_drawn_runs_and_which_condition_ran_where(tmp_path):
-  # Inception's true labels ran in float32 on an EPYC (its bf16 twin, same seed, on a Xeon is
-  # not drawn), random labels in bf16 on the Xeon: the title pooled all three runs' hosts and
-  # precisions without saying which curve was which.
+  # Inception's true labels ran in float32 on an EPYC, random labels in bf16 on a Xeon: the
+  # title pooled both runs' hosts and precisions without saying which curve was which.
   _device(make_run(tmp_path, "t", config("inception_small")), EPYC)
   bf16 = dict(precision="mixed_bfloat16")
-  _device(make_run(tmp_path, "t_bf16", config("inception_small", **bf16)), XEON, **bf16)
   _device(make_run(tmp_path, "r", config("inception_small", kind="random_labels", **bf16)),
           XEON, **bf16)
   result = report.build_report([str(tmp_path)], str(tmp_path / "out"))
@@ -583,6 +581,63 @@ def test_figure1a_legend_names_the_drawn_runs_and_which_condition_ran_where(tmp_
   assert figure["legend_title"] == (
       "n=50000, paper schedule; true labels: CPU AMD EPYC 2-core AVX-512/BF16, float32; "
       "random labels: CPU Intel Xeon 2-core AVX-512/BF16/AMX, mixed_bfloat16")
+
+
+def _inception_twins(tmp_path):
+  """Issue 23's Inception true labels: float32 and its mixed_bfloat16 twin (same seed, both
+  completed, the same steps) on an EPYC, then random labels in bf16 on a Xeon."""
+  bf16 = dict(precision="mixed_bfloat16")
+  history = _history([(2925, 0.9), (5850, 1.0), (23_400, 1.0)], test=0.82)
+  for name, extra in (("table1-inception", {}), ("table1-inception_bf16", bf16)):
+    _device(make_run(tmp_path, name, config("inception_small", **extra), train=1.0, test=0.82,
+                     steps_to_fit=5850, history=history), EPYC, **extra)
+  random_history = _history([(7800, 0.2), (15_210, 1.0), (23_400, 1.0)], test=0.1)
+  _device(make_run(tmp_path, "table1-inception_random_labels_bf16",
+                   config("inception_small", kind="random_labels", **bf16), train=1.0,
+                   test=0.1, steps_to_fit=15_210, history=random_history), XEON, **bf16)
+  return report.build_report([str(tmp_path)], str(tmp_path / "out"))
+
+
+def test_figures_pick_the_twin_in_the_precision_the_rest_of_the_figure_uses(tmp_path):
+  # The fp32 twin won on its path alone ("table1-inception" sorts first), so Figures 1a, 1b and
+  # 1c joined an fp32 true-label run with bf16 everywhere else while the bf16 twin sat unused.
+  result = _inception_twins(tmp_path)
+  figure = result["figures"]["figure1a"]
+  assert [c["run"].split("/")[-1] for c in figure["curves"]] == [
+      "table1-inception_bf16", "table1-inception_random_labels_bf16"]
+  assert figure["curves"][0]["other_runs"][0].endswith("table1-inception")
+  assert "float32" not in figure["legend_title"]
+  for name in ("figure1b", "figure1c"):
+    (line,) = result["figures"][name]["lines"]
+    assert [q["run"].split("/")[-1] for q in line["points"]] == [
+        "table1-inception_bf16", "table1-inception_random_labels_bf16"], name
+    assert line["same_seed_runs_left_out"][0].endswith("table1-inception")
+    assert "float32" not in line["label"] and "mixed_bfloat16" in line["label"]
+
+
+def test_figure2b_picks_the_batch_norm_twin_in_the_precision_of_the_run_without(tmp_path):
+  bf16 = dict(precision="mixed_bfloat16")
+  for name, extra in (("bn", {}), ("bn_bf16", bf16)):
+    _device(make_run(tmp_path, name, config("inception_small", **extra), train=1.0,
+                     test=0.82), EPYC, **extra)
+  _device(make_run(tmp_path, "nobn", config("inception_small_nobn", **bf16), train=1.0,
+                   test=0.80), XEON, **bf16)
+  result = report.build_report([str(tmp_path)], str(tmp_path / "out"))
+  curves = result["figures"]["figure2b"]["curves"]
+  assert [c["run"].split("/")[-1] for c in curves] == ["bn_bf16", "nobn"]
+
+
+def test_shared_precision_is_the_one_most_pools_have_and_float32_on_a_tie(tmp_path):
+  _device(make_run(tmp_path, "a", config()), EPYC)
+  _device(make_run(tmp_path, "b", config(precision="mixed_bfloat16")), XEON,
+          precision="mixed_bfloat16")
+  runs = runs_lib.load_runs([str(tmp_path)])[0]
+  a, b = sorted(runs.values(), key=lambda r: r.path)
+  assert runs_lib.shared_precision([[a], [b]]) == "float32"
+  assert runs_lib.shared_precision([[a, b], [b]]) == "mixed_bfloat16"
+  assert runs_lib.shared_precision([]) is None
+  assert runs_lib.representative([a, b], "mixed_bfloat16") is b
+  assert runs_lib.representative([a, b]) is a
 
 
 def test_a_run_still_training_counts_toward_no_figure_claim_nor_sets_its_line_level(tmp_path):

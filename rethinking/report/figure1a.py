@@ -18,7 +18,7 @@ from rethinking.report import cells
 from rethinking.report import events
 from rethinking.report import markdown as md
 from rethinking.report import plotting
-from rethinking.report.runs import Run, ran_on
+from rethinking.report.runs import Run, ran_on, shared_precision
 
 LABELS = {"true_labels": "true labels", "random_labels": "random labels",
           "shuffled_pixels": "shuffled pixels", "random_pixels": "random pixels",
@@ -73,9 +73,12 @@ def figure1a(runs: Mapping[str, Run], path: str, model: str = "inception_small")
     chosen_key, chosen = max(groups.items(), key=_choice)
     others = [r.path for k, g in groups.items() if k != chosen_key
               for rs in g.values() for r in rs]
+  # Twins in two precisions: the one in the precision most conditions have (runs.shared_precision).
+  precision = shared_precision((chosen or {}).values())
   for condition in cells.FIG1A_CONDITIONS:
     pool = sorted((chosen or {}).get(condition, []),
-                  key=lambda r: (not r.completed, r.seed or 0, r.path))
+                  key=lambda r: (not r.completed, r.results.precision != precision,
+                                 r.seed or 0, r.path))
     if not pool:
       continue
     run = pool[0]

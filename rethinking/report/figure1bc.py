@@ -6,7 +6,8 @@ fidelity probe (issue 23's JPEG, EMA and batch-64 runs are read in table1.md bes
 references; the figures name them once, as not figure runs). A
 line is one model at one schedule (report.cells.schedule_key: a run stopped at its fit joins
 its schedule's line) on one kind of device and train size. Of two runs of one seed at one p the
-one that went furthest counts (runs.representative). "Fit" (report.fit): each line uses the
+one that went furthest counts (runs.representative), then the one in the precision most of the
+line's levels have (runs.shared_precision). "Fit" (report.fit): each line uses the
 highest of 100%, 99% and 95% whole-training-set accuracy that every run of the line reached,
 and says which; time to fit is relative to the mean of the line's p = 0 runs, and each level's
 value is the mean over its seeds (what the figure draws and the ledger quotes). Levels with a
@@ -22,7 +23,8 @@ from rethinking.report import fit
 from rethinking.report import markdown as md
 from rethinking.report import plotting
 from rethinking.report import probes as probes_lib
-from rethinking.report.runs import Run, by_seed, ran_on, representative
+from rethinking.report.runs import (Run, by_seed, ran_on, representative,
+                                    shared_precision)
 
 MODELS = ("inception_small", "alexnet_small", "mlp_1x512")
 CHANCE_ERROR = 0.9
@@ -78,9 +80,10 @@ def _one_per_seed(members: List[Run]) -> tuple:
   for run in members:
     by_p.setdefault(run.kind.label_prob, []).append(run)
   chosen, left_out = [], []
+  precision = shared_precision(by_p.values())
   for group in by_p.values():
     for seed_runs in by_seed(group).values():
-      best = representative(seed_runs)
+      best = representative(seed_runs, precision)
       chosen.append(best)
       left_out += [r.path for r in seed_runs if r is not best]
   return chosen, sorted(left_out)

@@ -11,7 +11,7 @@ import numpy as np
 from rethinking import paper
 from rethinking.report import markdown as md
 from rethinking.report import plotting
-from rethinking.report.runs import Run, ran_on
+from rethinking.report.runs import Run, ran_on, shared_precision
 
 MODELS = ("inception_small", "inception_small_nobn")
 
@@ -34,8 +34,11 @@ def figure2b(runs: Mapping[str, Run], path: str) -> dict:
     chosen = max(groups.values(), key=lambda g: (
         len(g), next(iter(g.values()))[0].full_data,
         sum(r.results.step or 0 for rs in g.values() for r in rs)))
+  # Twins in two precisions: the one in the precision both models have (runs.shared_precision).
+  precision = shared_precision(chosen.values())
   for model in MODELS:
-    pool = sorted(chosen.get(model, []), key=lambda r: (not r.completed, r.seed or 0, r.path))
+    pool = sorted(chosen.get(model, []), key=lambda r: (
+        not r.completed, r.results.precision != precision, r.seed or 0, r.path))
     run = pool[0] if pool else None
     history = [e for e in (run.evaluations if run else []) if e.train_accuracy is not None]
     if not history:

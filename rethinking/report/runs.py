@@ -8,6 +8,7 @@ Nothing here computes a result: it reads what the trainer measured.
 """
 from __future__ import annotations
 
+import collections
 import dataclasses
 import os
 import re
@@ -197,10 +198,29 @@ def per_seed(runs: Iterable[Run], value) -> List[Optional[float]]:
   return out
 
 
-def representative(runs: Sequence[Run]) -> Run:
+def representative(runs: Sequence[Run], precision: Optional[str] = None) -> Run:
   """Of several runs of one seed, the one that went furthest: completed first, then the most
-  steps, then the path (a 100-epoch run over the same seed stopped at its fit)."""
-  return min(runs, key=lambda r: (not r.completed, -(r.results.step or 0), r.path))
+  steps (a 100-epoch run over the same seed stopped at its fit), then the one in `precision`
+  when given (shared_precision: the precision the rest of a figure uses), then the path."""
+  return min(runs, key=lambda r: (not r.completed, -(r.results.step or 0),
+                                  precision is not None and r.results.precision != precision,
+                                  r.path))
+
+
+def shared_precision(pools: Iterable[Sequence[Run]]) -> Optional[str]:
+  """The precision that the most pools (a figure's conditions, corruption levels or models)
+  have a run in, float32 (the paper's) on a tie; None without runs.
+
+  A figure draws one run per pool. Where a pool holds same-seed twins that differ only in
+  precision (issue 23's Inception true labels ran in float32 on one host and mixed_bfloat16 on
+  another, and only the twin's later rows ran in bf16), its pick follows the rest of the figure,
+  so a line or a set of curves mixes precisions only where no pool offers the shared one (the
+  path alone used to pick float32 beside bf16 everywhere else)."""
+  counts = collections.Counter(
+      precision for pool in pools for precision in {r.results.precision for r in pool})
+  if not counts:
+    return None
+  return max(sorted(counts), key=lambda p: (counts[p], p == cells.PAPER_PRECISION))
 
 
 @dataclasses.dataclass(frozen=True)
