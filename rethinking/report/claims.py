@@ -228,7 +228,7 @@ def figure1c_claim(figure: dict) -> dict:
 def batch_norm_claim(figure2b: dict, table1: List[dict]) -> dict:
   """At most "partly" until both models are fit at full data: a gap between a fit and an
   unfit model measures under-training, not batch norm."""
-  evidence, ok, converged = [], [], False
+  evidence, ok, converged, stable = [], [], False, None
   curves = {c["model"]: c for c in figure2b["curves"]}
   if len(curves) == 2:
     bn, nobn = curves["inception_small"], curves["inception_small_nobn"]
@@ -247,6 +247,7 @@ def batch_norm_claim(figure2b: dict, table1: List[dict]) -> dict:
         + ("" if finished else f" ({NOT_COUNTED})"))
     if finished:
       ok.append((bn["final_test_accuracy"] or 0) > (nobn["final_test_accuracy"] or 0))
+    stable = _stability(figure2b.get("stability"), evidence, counted=converged)
   paper_lines = {row["setting"]: e for row, e in _completed(table1) if e["paper_schedule"]}
   for with_bn, without in (("inception", "inception_nobn"), ("inception_wd", "inception_nobn_wd")):
     if with_bn in paper_lines and without in paper_lines:
@@ -260,12 +261,45 @@ def batch_norm_claim(figure2b: dict, table1: List[dict]) -> dict:
   verdict = HOLDS if ok and all(ok) else FAILS if ok and not any(ok) else PARTLY
   if verdict == HOLDS and not converged:
     verdict = PARTLY
+  # Both parts of the claim: "holds" needs both, "does not hold" neither.
+  if stable is None and verdict == HOLDS:
+    verdict = PARTLY
+  elif stable is not None and ok:
+    if verdict == HOLDS and not stable:
+      verdict = PARTLY
+    elif verdict == FAILS and stable:
+      verdict = PARTLY
   scope = ("Inception at " + FULL_N + ", both models fit" if converged else
            "Inception: no converged pair with and without batch norm at " + FULL_N)
+  scope += ("; stabilizes: not measured" if stable is None else
+            "; stabilizes: " + ("holds" if stable else "does not hold"))
   return _claim("Figure 2b: batch norm stabilizes training and adds a few points of test "
                 "accuracy", verdict, evidence,
-                "a few points = higher test accuracy with batch norm; no number is computed for "
-                "'stabilizes'", scope + "; stabilizes: not measured")
+                "a few points = higher test accuracy with batch norm; stabilizes = with batch "
+                "norm the train and the test accuracy curves each fall less, summed over the "
+                "evaluations both runs made (figures.md; each model at its own learning rate), "
+                "counted on a converged pair at " + FULL_N + " only", scope)
+
+
+def _stability(stable, evidence: List[str], counted: bool):
+  """True/False when batch norm's curves fall less/not less than the other's, in both train and
+  test accuracy (mixed: False); None when there is nothing to read or the pair does not count
+  (not both fit, completed and at full data: an unfit model's curve measures under-training)."""
+  if not stable or min(stable["train_evaluations"], stable["test_evaluations"]) < 2:
+    return None
+  bn, nobn = (stable["by_model"][m] for m in ("inception_small", "inception_small_nobn"))
+  evidence.append(
+      "Figure 2b stability: summed falls between consecutive evaluations with vs without batch "
+      f"norm, train accuracy {bn['train']['summed']:.2f} vs {nobn['train']['summed']:.2f} "
+      f"points (the {stable['train_evaluations']} evaluations both runs made, to step "
+      f"{stable['train_last_step']:,}), test accuracy {bn['test']['summed']:.2f} vs "
+      f"{nobn['test']['summed']:.2f} points (largest fall {bn['test']['largest']:.2f} vs "
+      f"{nobn['test']['largest']:.2f}; {stable['test_evaluations']} evaluations, to step "
+      f"{stable['test_last_step']:,})"
+      + ("" if counted else f" (not counted: not a completed pair that both fit at {FULL_N})"))
+  if not counted:
+    return None
+  return all(bn[split]["summed"] < nobn[split]["summed"] for split in ("train", "test"))
 
 
 def regularization_claim(table1: List[dict], appendix: List[dict]) -> dict:

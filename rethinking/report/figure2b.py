@@ -60,6 +60,7 @@ def figure2b(runs: Mapping[str, Run], path: str) -> dict:
                   "best_test_accuracy": run.best_test_accuracy(),
                   "steps": run.results.step, "ran_on": ran_on([run]),
                   "measured_on": ran_on([run], data=False)})
+  stable = stability(drawn_runs) if len(drawn_runs) == 2 else None
   ax.set_xlabel("thousand steps")
   ax.set_ylabel("accuracy")
   ax.set_ylim(0, 1.02)
@@ -70,8 +71,36 @@ def figure2b(runs: Mapping[str, Run], path: str) -> dict:
   plotting.finish(fig, ax, path, drawn, ["No runs: Inception (small) with or without batch "
                                          "norm on CIFAR-10, true labels, no regularization."],
                   fontsize=8, title=title, title_fontsize=7)
-  return {"path": path, "curves": drawn, "legend_title": title,
+  return {"path": path, "curves": drawn, "legend_title": title, "stability": stable,
           "note": None if drawn else "no runs"}
+
+
+def _falls(values: List[float]) -> Dict[str, float]:
+  """How far a curve falls between consecutive evaluations, in points: summed and the largest."""
+  drops = [max(0.0, a - b) * 100.0 for a, b in zip(values, values[1:])]
+  return {"summed": sum(drops), "largest": max(drops, default=0.0),
+          "falls": sum(1 for d in drops if d > 0)}
+
+
+def stability(drawn_runs: List[Run]) -> Dict[str, object]:
+  """The paper's "stabilizes the learning dynamics", measured: how much each model's train and
+  test accuracy fall between consecutive evaluations, read at the evaluations both runs made (the
+  same steps, up to the shorter run's end, so that a longer run or a finer evaluation grid adds
+  no falls of its own). A curve that only rises falls by 0; SGD noise shows as falls.
+
+  Each model trains at its own default learning rate (0.1 with batch norm, 0.01 without: the
+  largest that trains, docs/measurements/nobn_learning_rate/), which is part of what is compared."""
+  out: Dict[str, object] = {"by_model": {}}
+  for split in ("train", "test"):
+    field = f"{split}_accuracy"
+    per_run = [{e.step: getattr(e, field) for e in run.evaluations
+                if getattr(e, field) is not None} for run in drawn_runs]
+    steps = sorted(set(per_run[0]).intersection(*per_run[1:]))
+    out[f"{split}_evaluations"] = len(steps)
+    out[f"{split}_last_step"] = steps[-1] if steps else None
+    for run, values in zip(drawn_runs, per_run):
+      out["by_model"].setdefault(run.model, {})[split] = _falls([values[s] for s in steps])
+  return out
 
 
 def markdown(figure: dict) -> List[str]:
@@ -83,4 +112,18 @@ def markdown(figure: dict) -> List[str]:
                   [(plotting.model_label(c["model"]), md.number(c["final_train_accuracy"]),
                     md.number(c["final_test_accuracy"]), md.number(c["best_test_accuracy"]),
                     c["steps"], c["run"], c["ran_on"]) for c in figure["curves"]])
+  stable = figure.get("stability")
+  if stable and stable["test_evaluations"] > 1:
+    out += ["", f"Stability (the paper: batch norm \"helps stabilize the learning dynamics\"): "
+            f"how far each curve falls between consecutive evaluations, read at the "
+            f"{stable['train_evaluations']} evaluations with train accuracy and the "
+            f"{stable['test_evaluations']} with test accuracy both runs made (up to step "
+            f"{stable['test_last_step']:,}); each model at its own learning rate.", ""]
+    out += md.table(("model", "train: summed falls (points)", "largest", "falls",
+                     "test: summed falls (points)", "largest", "falls"),
+                    [(plotting.model_label(model), *(
+                        text for split in ("train", "test") for text in (
+                            f"{v[split]['summed']:.2f}", f"{v[split]['largest']:.2f}",
+                            v[split]["falls"])))
+                     for model, v in stable["by_model"].items()])
   return out + [""]
