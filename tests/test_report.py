@@ -286,6 +286,37 @@ def test_the_appendix_table_has_its_rows_marks_and_runs(tmp_path):
   assert lines_of(result, "table1", "mlp_1x512_random_labels")["ours"] == []
 
 
+def test_the_appendix_crop_row_is_read_at_its_own_schedule_and_by_its_running_accuracy(
+    tmp_path):
+  # The paper's augmentation rows decayed the learning rate by 0.999, ran longer (no number) and
+  # give the running accuracy on augmented mini-batches: a run at that schedule was "lr decay
+  # 0.999, 150 epochs", off the paper's schedule, and compared by its clean pass.
+  cfg = config("inception_small", kind="random_labels", augment=True, lr_decay=0.999,
+               epochs=150)
+  history = [{"epoch": 150.0, "step": 58_500, "train_accuracy": 0.9990,
+              "running_train_accuracy": 0.9950, "test_accuracy": 0.1}]
+  make_run(tmp_path, "appendix-inception_crop", cfg, train=0.9990, test=0.1, history=history)
+  make_run(tmp_path, "appendix-inception_crop_095",
+           config("inception_small", kind="random_labels", augment=True), train=0.5, test=0.1)
+  result = report.build_report([str(tmp_path)], str(tmp_path / "out"))
+  rows = [r for r in md.parse_table(result["markdown"]["appendix.md"])
+          if r["setting"] == "inception_crop"]
+  assert [r["ours: schedule"] for r in rows] == ["paper schedule", "lr decay 0.95"]
+  line = rows[0]
+  assert line["regularizer"] == ("random cropping (paper: lr decay 0.999, trained longer, "
+                                 "epochs not stated)")
+  assert (line["ours train"], line["ours train, running (mini-batches)"]) == ("99.90", "99.50")
+  assert line["ours − paper train"] == "-0.43"  # 99.50 - 99.93: the running accuracy's
+  # A row whose paper number is a clean pass compares the clean pass.
+  make_run(tmp_path, "appendix-mlp_1x512_wd", config(kind="random_labels", weight_decay=5e-4),
+           train=0.985, test=0.1, history=[{"epoch": 100.0, "step": 78_100, "train_accuracy":
+                                            0.985, "running_train_accuracy": 0.90}])
+  result = report.build_report([str(tmp_path)], str(tmp_path / "out"))
+  (mlp,) = [r for r in md.parse_table(result["markdown"]["appendix.md"])
+            if r["setting"] == "mlp_1x512_wd"]
+  assert mlp["ours − paper train"] == "-0.71"
+
+
 def test_a_stopped_run_is_its_settings_one_line_not_a_second_one(tmp_path):
   """A stopped run with a results.json used to add "not finished" under a "not run" line."""
   make_run(tmp_path, "a", config("alexnet_small"), status="stopped",

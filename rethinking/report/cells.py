@@ -91,12 +91,21 @@ def schedule_deviations(config: RunConfig) -> List[str]:
   """How the run's schedule differs from the paper's for its model (rethinking.defaults): batch
   size, epochs, step limit, learning rate, its decay, momentum, and a precision not (yet) shown
   to train alike. Empty at the paper's schedule. --stop_when_fit is not a deviation: a run
-  stopped at its fit is the full run up to that step (`stops_when_fit`)."""
-  train, want = config.train, defaults.defaults_for(model_name(config))
+  stopped at its fit is the full run up to that step (`stops_when_fit`).
+
+  An appendix row with a schedule of its own (paper.AppendixRow.schedule: the augmentation rows
+  decayed the learning rate by 0.999 and "ran longer") is compared with that: its lr decay, and
+  any number of epochs where the paper states none."""
+  train, want = config.train, dict(defaults.defaults_for(model_name(config)))
+  cell = paper_cell(config)
+  epochs_stated = True
+  if cell and cell.table == "appendix":
+    want.update(dict(cell.row.schedule))
+    epochs_stated = cell.row.epochs_stated
   out = []
   if train.batch_size != want["batch_size"]:
     out.append(f"batch {train.batch_size}")
-  if train.epochs != want["epochs"]:
+  if epochs_stated and train.epochs != want["epochs"]:
     out.append(f"{train.epochs} epochs")
   if train.max_steps:
     out.append(f"at most {train.max_steps} steps")

@@ -89,6 +89,13 @@ class Run:
     values = [e.test_accuracy for e in self.evaluations if e.test_accuracy is not None]
     return 100.0 * max(values) if values else None
 
+  def running_train_accuracy(self) -> Optional[float]:
+    """The last evaluation's running accuracy over the epoch's training mini-batches (augmented
+    when the run crops; percent): what the paper's appendix gives for its augmentation rows."""
+    values = [e.running_train_accuracy for e in self.evaluations
+              if e.running_train_accuracy is not None]
+    return 100.0 * values[-1] if values else None
+
   def best_train_accuracy(self) -> Optional[float]:
     """The best whole-training-set accuracy (percent) over the evaluations and the end."""
     values = [e.train_accuracy for e in self.evaluations if e.train_accuracy is not None]
