@@ -1,13 +1,17 @@
 #!/bin/bash
-# Issue 23 campaign from 2026-12-05 10:40 UTC on (campaign8.sh): campaign7.sh's queue (Figures
-# 1b/1c AlexNet p = 0.2-0.8, Figure 1a's Inception pixel conditions) followed by wave 2. Every
-# sitting starts it again with the same command (docs/measurements/in_progress/README.md); a
-# completed run is skipped by the sweep, a stopped one resumes from its checkpoint. Run roots are
-# campaign7.sh's, so its runs carry over.
+# Issue 23 campaign from 2026-12-05 19:00 UTC on (campaign9.sh): campaign8.sh's queue (campaign7.sh's
+# Figures 1b/1c AlexNet and Figure 1a, then wave 2), with the appendix's runs trained from
+# PINNED_APPENDIX, whose flagfiles give the Inception random-crop row the paper's schedule for it
+# (lr decay 0.999, 150 epochs) and both Inception rows cheap evaluation. Every sitting starts it
+# again with the same command (docs/measurements/in_progress/README.md); a completed run is
+# skipped by the sweep, a stopped one resumes from its checkpoint. Run roots are campaign8.sh's,
+# so its runs carry over. The worktree moves to PINNED_APPENDIX only between sweeps, and every
+# appendix run starts and resumes there.
 # END: seconds since the epoch at which every training must have checkpointed.
 set -u
 : "${END:?set END=<epoch seconds>}"
 PINNED=3156457   # 40dbaeb's training code plus progress lines that never round a near-fit up to 100.00%
+PINNED_APPENDIX=f0978fe  # 3156457's training code (progress lines aside); the appendix flagfiles
 cd /work/campaign && . /work/campaign-venv/bin/activate
 sweep() {
   local left=$(( END - $(date +%s) ))
@@ -22,7 +26,7 @@ sweep() {
 # bf16 units (AVX512_BF16 or AMX); elsewhere only the float32 AlexNet runs go on.
 BF16=0
 grep -qwE 'avx512_bf16|amx_bf16' /proc/cpuinfo && BF16=1
-git checkout -q --detach $PINNED
+git checkout -q --detach $PINNED || { echo "$(date -u) checkout of $PINNED failed"; exit 5; }
 PREC=mixed_bfloat16
 SUFFIX=-bf16
 F=flags
@@ -34,6 +38,7 @@ sweep --settings=$F/fig1bc/alexnet_small_p0.2.flags,$F/fig1bc/alexnet_small_p0.4
 if (( ! BF16 )); then
   # Without bf16 units: wave 2's only float32 run (AlexNet fits random labels with weight decay,
   # the appendix), then stop; the bf16 runs wait for a bf16 host.
+  git checkout -q --detach $PINNED_APPENDIX || { echo "$(date -u) checkout of $PINNED_APPENDIX failed"; exit 5; }
   sweep --settings=$F/appendix/alexnet_wd.flags --logdir=/work/runs/appendix
   echo "$(date -u) no bf16 units: the Inception runs (Figure 1a, wave 2) not started here"; exit 4
 fi
@@ -56,6 +61,7 @@ sweep --settings=$F/table1/inception_nobn.flags,$F/table1/inception_nobn_wd.flag
 sweep --settings=$F/fig1bc/inception_small_p0.2.flags,$F/fig1bc/inception_small_p0.4.flags,$F/fig1bc/inception_small_p0.6.flags,$F/fig1bc/inception_small_p0.8.flags \
       --logdir=/work/runs/fig1bc$SUFFIX --extra=--precision=$PREC
 # The appendix's conv rows: regularized networks fitting random labels.
+git checkout -q --detach $PINNED_APPENDIX || { echo "$(date -u) checkout of $PINNED_APPENDIX failed"; exit 5; }
 sweep --settings=$F/appendix/inception_crop.flags,$F/appendix/inception_wd.flags \
       --logdir=/work/runs/appendix$SUFFIX --extra=--precision=$PREC
 sweep --settings=$F/appendix/alexnet_wd.flags --logdir=/work/runs/appendix
