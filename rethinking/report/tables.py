@@ -166,18 +166,20 @@ def accuracy_cells(differences) -> Callable[[dict], List[str]]:
 
 
 def paper_row_lines(row: dict, fixed: List[str], paper_cells: List[str],
-           ours_cells: Callable[[dict], List[str]], width: int) -> List[List[str]]:
+           ours_cells: Callable[[dict], List[str]], width: int,
+           measured: int = 2) -> List[List[str]]:
   """A paper row's Markdown lines: the paper's schedule first ("not run" when it has no
-  completed run), then one line per other variant."""
+  completed run), then one line per other variant. `width` of our cells, the first `measured`
+  of them numbers (a line without any says why in each)."""
   lines = []
   if row["ours_missing"]:
     schedule = ("paper schedule" if row["ours_missing"].startswith((md.NOT_RUN, md.NOT_FINISHED))
                 else "-")
     lines.append(fixed + paper_cells + [schedule]
-                 + [row["ours_missing"]] * 2 + ["-"] * (width - 2))
+                 + [row["ours_missing"]] * measured + ["-"] * (width - measured))
   for e in row["ours"]:
     if e["status_text"]:
-      ours = [e["status_text"]] * 2 + ["-"] * (width - 3) + [e["ran_on"]]
+      ours = [e["status_text"]] * measured + ["-"] * (width - measured - 1) + [e["ran_on"]]
     else:
       ours = ours_cells(e)
     lines.append(fixed + paper_cells + [e["variant"]] + ours)
@@ -261,7 +263,7 @@ def appendix_markdown(rows: List[dict], sources: str) -> str:
   body = []
   for r in rows:
     body += paper_row_lines(r, [r["setting"], r["model"], r["regularizer"]],
-                            [r["paper"]["train"]["text"]], _appendix_cells, 5)
+                            [r["paper"]["train"]["text"]], _appendix_cells, 5, measured=3)
   return "\n".join(lines + md.table(APPENDIX_HEADER, body)) + "\n"
 
 
