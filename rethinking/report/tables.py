@@ -19,6 +19,7 @@ from __future__ import annotations
 from typing import Callable, Dict, List, Mapping, Optional, Sequence
 
 from rethinking import paper
+from rethinking.report import fit
 from rethinking.report import markdown as md
 from rethinking.report.runs import Run, Unfinished, per_seed, pooled, ran_on
 
@@ -225,8 +226,9 @@ def appendix(runs: Mapping[str, Run], unfinished: Mapping[str, Unfinished]) -> L
       m = e["metrics"] or {}
       # Like with like: where the paper's number is the running average over augmented
       # mini-batches, ours is too.
-      e["difference"] = {"train": difference(
-          m.get("running_train" if row.running_average else "train"), row.train)}
+      ours = m.get("running_train" if row.running_average else "train")
+      e["difference"] = {"train": difference(ours, row.train)}
+      e["versus_paper"] = _versus_no_number(ours, row.train)
     regularizer = row.regularizer + (f" (paper: {row.schedule_text})" if row.schedule else "")
     rows.append({"setting": row.setting or "-", "model": row.model,
                  "regularizer": regularizer, "running_average": row.running_average,
@@ -234,6 +236,16 @@ def appendix(runs: Mapping[str, Run], unfinished: Mapping[str, Unfinished]) -> L
                  "ours": f["entries"], "ours_missing": f["missing"],
                  "unfinished": f["unfinished"]})
   return rows
+
+
+def _versus_no_number(ours: Optional[dict], theirs: paper.Cell) -> Optional[str]:
+  """Against a paper cell without a number ("fails to converge"), the only comparison there is:
+  whether ours fit random labels at the report's level (fit.RANDOM_LABELS). None otherwise."""
+  if ours is None or theirs.value is not None:
+    return None
+  if fit.fits(ours["mean"]):
+    return f"differs: fits ({fit.words(fit.RANDOM_LABELS)})"
+  return f"agrees: not fit (< {100 * fit.RANDOM_LABELS:g}%)"
 
 
 APPENDIX_HEADER = ("setting", "model", "regularizer", "paper train", "ours: schedule",
@@ -244,7 +256,8 @@ APPENDIX_HEADER = ("setting", "model", "regularizer", "paper train", "ours: sche
 def _appendix_cells(e: dict) -> List[str]:
   m = e["metrics"]
   return [md.pooled_text(m["train"]), md.pooled_text(m["running_train"]),
-          md.pooled_text(m["test"]), md.signed(e["difference"]["train"]), e["ran_on"]]
+          md.pooled_text(m["test"]),
+          e.get("versus_paper") or md.signed(e["difference"]["train"]), e["ran_on"]]
 
 
 def appendix_markdown(rows: List[dict], sources: str) -> str:
@@ -256,7 +269,9 @@ def appendix_markdown(rows: List[dict], sources: str) -> str:
            f"Table 1. \"ours train\" is a clean pass over the (un-augmented) training set at "
            f"the end; \"running\" averages the last epoch's training mini-batches (augmented "
            f"where the run crops), the paper's measure for its augmentation rows, whose \"ours "
-           f"− paper\" uses it; the others' use the clean pass. \"paper schedule\" is the "
+           f"− paper\" uses it; the others' use the clean pass. Against \"fails to converge\" it "
+           f"says whether ours fit ({fit.words(fit.RANDOM_LABELS)} of the training set). "
+           f"\"paper schedule\" is the "
            f"row's: the augmentation rows' own where the regularizer cell gives one. "
            f"{SUBSET_NOTE}", ""]
 
