@@ -1,5 +1,7 @@
 #!/bin/bash
-# Issue 23 campaign from 2026-12-05 17:05 UTC on (campaign10.sh): campaign9.sh's queue without the runs
+# Issue 23 campaign from 2026-12-05 17:35 UTC on (campaign11.sh): campaign10.sh's queue with a scaling probe
+# of Inception without batch norm on random labels (n = 1,000-4,000, flagfiles copied from main's
+# flags/probes/ to /work/runs/flags/probes/) after the AlexNet appendix row. campaign10.sh: campaign9.sh's queue without the runs
 # committed in docs/measurements/ (Figures 1b/1c AlexNet, Figure 1a, Table 1 Inception crop), which a
 # lost run root would otherwise train again, and with the float32 AlexNet appendix row first (it
 # completes in one sitting on any host; the bf16 Inception rows need more than one). With the appendix's runs trained from
@@ -15,6 +17,8 @@ set -u
 PINNED=3156457   # 40dbaeb's training code plus progress lines that never round a near-fit up to 100.00%
 PINNED_APPENDIX=f0978fe  # 3156457's training code (progress lines aside); the appendix flagfiles
 cd /work/campaign && . /work/campaign-venv/bin/activate
+# One training at a time: wait for a sweep an earlier script left running (campaign10.sh's).
+while pgrep -f "experiments/sweep.py" > /dev/null; do sleep 30; done
 sweep() {
   local left=$(( END - $(date +%s) ))
   if (( left < 300 )); then echo "$(date -u) less than 5 min left: not starting $*"; exit 3; fi
@@ -38,6 +42,11 @@ sweep --settings=$F/appendix/alexnet_wd.flags --logdir=/work/runs/appendix
 if (( ! BF16 )); then
   echo "$(date -u) no bf16 units: the Inception runs of wave 2 not started here"; exit 4
 fi
+# Wave 2 scaling probe (bf16; the worktree is at f0978fe, training code 3156457's): how many
+# steps Inception without batch norm needs to fit random labels at n = 1,000, 2,000, 4,000 at
+# lr 0.01 decayed by 0.999 per epoch, against the 78 lr-steps its 0.95-decay full-data row can get.
+sweep --settings=/work/runs/flags/probes/inception_nobn_random_labels_n1000.flags,/work/runs/flags/probes/inception_nobn_random_labels_n2000.flags,/work/runs/flags/probes/inception_nobn_random_labels_n4000.flags \
+      --logdir=/work/runs/probes$SUFFIX --extra=--precision=$PREC
 git checkout -q --detach $PINNED || { echo "$(date -u) checkout of $PINNED failed"; exit 5; }
 # Table 1: Inception weight decay, crop + weight decay (60 epochs each; crop is committed).
 sweep --settings=$F/table1/inception_wd.flags,$F/table1/inception_crop_wd.flags \
