@@ -1327,3 +1327,54 @@ def test_a_run_against_fails_to_converge_says_whether_it_agrees(tmp_path):
   (mlp,) = [r for r in md.parse_table(result["markdown"]["appendix.md"])
             if r["setting"] == "mlp_1x512_wd"]
   assert mlp["ours − paper train"] == "-0.71"
+
+
+def test_the_summed_learning_rate_is_the_schedules_own_sum():
+  # The closed form against the trainer's schedule (optimizer.learning_rate_schedule) summed
+  # step by step, through a partial last epoch: an off-by-one epoch or step would show.
+  from rethinking.report import fit_budget
+  from rethinking.training import optimizer
+  train = config_lib.TrainConfig(learning_rate=0.1, lr_decay=0.9)
+  schedule = optimizer.learning_rate_schedule(train, steps_per_epoch=7)
+  for steps in (1, 7, 8, 30):
+    want = sum(float(schedule(s)) for s in range(steps))
+    assert fit_budget.summed_learning_rate(0.1, 0.9, 7, steps) == pytest.approx(want, rel=1e-6)
+  assert fit_budget.summed_learning_rate(0.01, 1.0, 390, 1000) == pytest.approx(10.0)
+
+
+def test_the_fit_budget_extrapolates_random_label_fits_to_the_full_set(tmp_path):
+  from rethinking.report import fit_budget
+  # Inception without batch norm: fits at n = 1,000 and 4,000 at a constant lr 0.01 needing 10
+  # and 40 lr-steps (1,000 and 4,000 steps): lr-steps ~ n^1, so 500 at n = 50,000, more than
+  # its Table 1 schedule (lr 0.01, 0.95 per epoch, 390 steps an epoch) can sum in any length.
+  for n, steps in ((1000, 1000), (4000, 4000)):
+    make_run(tmp_path, f"nobn{n}", config("inception_small_nobn", kind="random_labels",
+                                           train_size=n, lr_decay=1.0, epochs=1000,
+                                           stop_when_fit=True),
+             train=1.0, test=0.1, steps_to_fit=steps)
+  # Not counted: weight decay, another batch size, a run that did not fit.
+  make_run(tmp_path, "wd", config("inception_small_nobn", kind="random_labels", train_size=2000,
+                                  weight_decay=5e-4), train=1.0, test=0.1, steps_to_fit=10)
+  make_run(tmp_path, "b64", config("inception_small_nobn", kind="random_labels", train_size=2000,
+                                   batch_size=64), train=1.0, test=0.1, steps_to_fit=10)
+  make_run(tmp_path, "nofit", config("inception_small_nobn", kind="random_labels",
+                                     train_size=2000), train=0.5, test=0.1)
+  result = report.build_report([str(tmp_path)], str(tmp_path / "out"))
+  (entry,) = result["fit_budget"]
+  assert [line["n"] for line in entry["fits"]] == [1000, 4000]
+  assert [line["lr_steps"] for line in entry["fits"]] == pytest.approx([10.0, 40.0])
+  assert entry["power_law"]["exponent"] == pytest.approx(1.0)
+  assert entry["extrapolated_full"] == pytest.approx(500.0)
+  assert entry["supply"]["lr_steps"] == pytest.approx(0.01 * 390 * (1 - 0.95 ** 100) / 0.05)
+  assert entry["verdict"] == "needs more than any number of epochs gives"
+  text = result["markdown"]["table1.md"]
+  assert "**500 at n = 50,000 (an extrapolation)**" in text and "(estimate)" in text
+  # A measured full-data fit decides the verdict, and checks the extrapolation.
+  make_run(tmp_path, "full", config("inception_small_nobn", kind="random_labels"), train=1.0,
+           test=0.1, steps_to_fit=390 * 10)
+  result = report.build_report([str(tmp_path)], str(tmp_path / "out"))
+  (entry,) = result["fit_budget"]
+  want = 0.01 * 390 * (1 - 0.95 ** 10) / 0.05
+  assert entry["measured_full"] == pytest.approx(want)
+  assert entry["verdict"] == "fits within the budget"
+  assert f"({want / 500:.2f}x the extrapolation)" in result["markdown"]["table1.md"]

@@ -24,6 +24,7 @@ def build_report(logdirs: Sequence[str], out_dir: str) -> dict:
   from rethinking.report import after_fit as after_fit_lib
   from rethinking.report import claims as claims_lib
   from rethinking.report import figure1a, figure1bc, figure2b
+  from rethinking.report import fit_budget as fit_budget_lib
   from rethinking.report import precision as precision_lib
   from rethinking.report import probes as probes_lib
   from rethinking.report import runs as runs_lib
@@ -54,6 +55,7 @@ def build_report(logdirs: Sequence[str], out_dir: str) -> dict:
       "precision_check": precision_lib.check(runs),
       "after_fit": after_fit_lib.after_fit(runs),
       "probes": probes_lib.probes(runs, unfinished),
+      "fit_budget": fit_budget_lib.fit_budget(runs),
       "figures": figures,
       "theory": theory_lib.load_theory(logdirs),
       "runs": sorted(runs),
@@ -66,7 +68,8 @@ def build_report(logdirs: Sequence[str], out_dir: str) -> dict:
       "table1.md": tables.table1_markdown(report["table1"], sources)
                    + "\n".join(precision_lib.markdown(report["precision_check"]))
                    + "\n".join(after_fit_lib.markdown(report["after_fit"]))
-                   + "\n".join(probes_lib.markdown(report["probes"])),
+                   + "\n".join(probes_lib.markdown(report["probes"]))
+                   + "\n".join(fit_budget_lib.markdown(report["fit_budget"])),
       "table2.md": table2_lib.table2_markdown(report["table2"], sources),
       "appendix.md": tables.appendix_markdown(report["appendix"], sources),
       "reduced.md": tables.reduced_markdown(report["reduced"], sources),

@@ -1,0 +1,151 @@
+"""The learning rate a random-label fit needs, against what a Table 1 schedule can give (issue 23).
+
+With the learning rate decayed by a factor per epoch, the rate summed over a run's steps
+("lr-steps": the sum of lr(step) over the steps run) is bounded: lr * steps_per_epoch /
+(1 - decay) however long the run, and 77.5 lr-steps for Inception without batch norm at its
+Table 1 schedule (lr 0.01, 0.95 per epoch, 390 steps an epoch, 100 epochs). Random labels need
+more of it the more examples there are. For every completed run that fit random labels (100%
+whole-train accuracy: the trainer's steps_to_fit) without regularization or augmentation at its
+model's batch size, this gives the lr-steps up to the fit; per model, a power law lr-steps = a *
+n^b fitted by least squares in log-log over the training-set sizes measured below the full set
+(one point per size: the mean of its runs), its value at the full set (an extrapolation,
+labelled as one), a full-data fit where one is measured, and what the model's Table 1 schedule
+sums to over its epoch budget.
+"""
+from __future__ import annotations
+
+import math
+from typing import Dict, List, Mapping, Optional
+
+from rethinking import defaults
+from rethinking.report import cells
+from rethinking.report import markdown as md
+from rethinking.report.runs import Run, ran_on
+
+FULL_N = 50_000  # CIFAR-10's training set
+
+
+def summed_learning_rate(learning_rate: float, decay: float, steps_per_epoch: int,
+                         steps: int) -> float:
+  """The sum of lr(s) over steps s = 0 .. steps - 1 of optimizer.learning_rate_schedule
+  (learning_rate * decay ** (s // steps_per_epoch)), in closed form: summing the Keras schedule
+  step by step would be 39,000 calls for a 100-epoch AlexNet run."""
+  epochs, rest = divmod(int(steps), int(steps_per_epoch))
+  if math.isclose(decay, 1.0):
+    whole = steps_per_epoch * epochs
+  else:
+    whole = steps_per_epoch * (1.0 - decay ** epochs) / (1.0 - decay)
+  return learning_rate * (whole + rest * decay ** epochs)
+
+
+def _counts(run: Run) -> bool:
+  """A completed plain random-label fit at the model's batch size (lr-steps per step depend on
+  the batch), no probe, no regularization."""
+  config = run.config
+  return (run.completed and run.results.steps_to_fit is not None
+          and bool(run.results.steps_per_epoch) and run.kind.condition == "random_labels"
+          and not run.kind.regularized and not cells.probes(config)
+          and config.train.batch_size == defaults.defaults_for(run.model)["batch_size"])
+
+
+def fit_line(run: Run) -> dict:
+  train = run.config.train
+  steps, per_epoch = run.results.steps_to_fit, run.results.steps_per_epoch
+  return {"run": run.path, "model": run.model, "n": run.train_size or FULL_N,
+          "learning_rate": train.learning_rate, "lr_decay": train.lr_decay,
+          "precision": run.results.precision, "steps_to_fit": steps,
+          "epoch_of_fit": steps / per_epoch,
+          "lr_steps": summed_learning_rate(train.learning_rate, train.lr_decay, per_epoch, steps),
+          "ran_on": ran_on([run])}
+
+
+def power_law(points: Mapping[int, float]) -> Optional[dict]:
+  """Least squares of log(lr-steps) on log(n) over {n: lr-steps}; None below two sizes."""
+  if len(points) < 2:
+    return None
+  xs = [math.log(n) for n in points]
+  ys = [math.log(v) for v in points.values()]
+  mx, my = sum(xs) / len(xs), sum(ys) / len(ys)
+  b = sum((x - mx) * (y - my) for x, y in zip(xs, ys)) / sum((x - mx) ** 2 for x in xs)
+  return {"exponent": b, "coefficient": math.exp(my - b * mx), "sizes": sorted(points)}
+
+
+def schedule_supply(model: str, n: int = FULL_N) -> dict:
+  """What the model's Table 1 schedule (rethinking.defaults) sums to at n examples: over its
+  epoch budget, and at most over any number of epochs."""
+  d = defaults.defaults_for(model)
+  per_epoch = n // d["batch_size"]
+  budget = summed_learning_rate(d["learning_rate"], d["lr_decay"], per_epoch,
+                                per_epoch * d["epochs"])
+  limit = (math.inf if d["lr_decay"] >= 1.0
+           else d["learning_rate"] * per_epoch / (1.0 - d["lr_decay"]))
+  return {"learning_rate": d["learning_rate"], "lr_decay": d["lr_decay"],
+          "epochs": d["epochs"], "batch_size": d["batch_size"], "lr_steps": budget,
+          "limit": limit}
+
+
+def fit_budget(runs: Mapping[str, Run]) -> List[dict]:
+  """One entry per model with a random-label fit: its fits, the power law, the extrapolated
+  need at the full set, the measured full-set need (if any) and the Table 1 schedule's supply."""
+  by_model: Dict[str, List[dict]] = {}
+  for run in runs.values():
+    if _counts(run):
+      by_model.setdefault(run.model, []).append(fit_line(run))
+  out = []
+  for model, lines in sorted(by_model.items()):
+    lines.sort(key=lambda l: (l["n"], l["precision"], l["run"]))
+    sizes: Dict[int, List[float]] = {}
+    for line in lines:
+      sizes.setdefault(line["n"], []).append(line["lr_steps"])
+    mean = {n: sum(v) / len(v) for n, v in sizes.items()}
+    law = power_law({n: v for n, v in mean.items() if n < FULL_N})
+    extrapolated = None if law is None else law["coefficient"] * FULL_N ** law["exponent"]
+    supply = schedule_supply(model)
+    need = mean.get(FULL_N, extrapolated)
+    out.append({"model": model, "fits": lines, "power_law": law,
+                "extrapolated_full": extrapolated, "measured_full": mean.get(FULL_N),
+                "supply": supply,
+                "verdict": None if need is None else (
+                    "fits within the budget" if need <= supply["lr_steps"] else
+                    "needs more than the budget" if need <= supply["limit"] else
+                    "needs more than any number of epochs gives")})
+  return out
+
+
+def _summary(entry: dict) -> str:
+  s, law = entry["supply"], entry["power_law"]
+  text = (f"{entry['model']}: Table 1's schedule (lr {s['learning_rate']:g}, decay "
+          f"{s['lr_decay']:g} per epoch, batch {s['batch_size']}, {s['epochs']} epochs) sums to "
+          f"{s['lr_steps']:.1f} lr-steps at n = {FULL_N:,}"
+          + ("" if math.isinf(s["limit"]) else f" (at most {s['limit']:.1f} for any length)"))
+  if law is not None:
+    sizes = ", ".join(f"{n:,}" for n in law["sizes"])
+    text += (f"; fits at n = {sizes} give lr-steps ~ n^{law['exponent']:.2f}, "
+             f"**{entry['extrapolated_full']:.0f} at n = {FULL_N:,} (an extrapolation)**")
+  if entry["measured_full"] is not None:
+    text += f"; measured at n = {FULL_N:,}: {entry['measured_full']:.1f}"
+    if law is not None:  # how far the extrapolation was off where it can be checked
+      text += f" ({entry['measured_full'] / entry['extrapolated_full']:.2f}x the extrapolation)"
+  if entry["verdict"]:
+    text += (f": {entry['verdict']}"
+             + (" (measured)" if entry["measured_full"] is not None else " (estimate)"))
+  return text + "."
+
+
+def markdown(entries: List[dict]) -> List[str]:
+  rows = [(line["model"], f"{line['n']:,}", f"{line['learning_rate']:g}",
+           f"{line['lr_decay']:g}", line["precision"], f"{line['steps_to_fit']:,}",
+           f"{line['epoch_of_fit']:g}", f"{line['lr_steps']:.1f}", line["ran_on"])
+          for e in entries for line in e["fits"]]
+  out = md.section(
+      "Random labels: the summed learning rate a fit needs (lr-steps)",
+      "Completed runs that fit random labels (100% whole-train accuracy) without "
+      "regularization, at their model's batch size: the learning rate summed over the steps up "
+      "to the fit. A per-epoch decay bounds what a schedule can sum; below, per model, what its "
+      "Table 1 schedule sums to at the full training set, a power law over the sizes measured "
+      "below it (its value at the full set is an extrapolation), and the full-set fit where one "
+      "was measured.",
+      ("model", "n", "lr", "lr decay / epoch", "precision", "steps to fit", "epoch of fit",
+       "lr-steps to fit", "ran on"), rows,
+      "No completed run fit random labels.")
+  return out + [f"- {_summary(e)}" for e in entries] + ([""] if entries else [])
