@@ -1359,8 +1359,14 @@ def test_the_fit_budget_extrapolates_random_label_fits_to_the_full_set(tmp_path)
                                    batch_size=64), train=1.0, test=0.1, steps_to_fit=10)
   make_run(tmp_path, "nofit", config("inception_small_nobn", kind="random_labels",
                                      train_size=2000), train=0.5, test=0.1)
+  # A true-label fit is its own entry, never a point of the random-label law.
+  make_run(tmp_path, "true", config("inception_small_nobn", train_size=2000, lr_decay=1.0,
+                                    epochs=1000, stop_when_fit=True),
+           train=1.0, test=0.4, steps_to_fit=500)
   result = report.build_report([str(tmp_path)], str(tmp_path / "out"))
-  (entry,) = result["fit_budget"]
+  true, entry = result["fit_budget"]
+  assert (true["labels"], entry["labels"]) == ("true labels", "random labels")
+  assert [line["n"] for line in true["fits"]] == [2000] and true["power_law"] is None
   assert [line["n"] for line in entry["fits"]] == [1000, 4000]
   assert [line["lr_steps"] for line in entry["fits"]] == pytest.approx([10.0, 40.0])
   assert entry["power_law"]["exponent"] == pytest.approx(1.0)
@@ -1373,7 +1379,7 @@ def test_the_fit_budget_extrapolates_random_label_fits_to_the_full_set(tmp_path)
   make_run(tmp_path, "full", config("inception_small_nobn", kind="random_labels"), train=1.0,
            test=0.1, steps_to_fit=390 * 10)
   result = report.build_report([str(tmp_path)], str(tmp_path / "out"))
-  (entry,) = result["fit_budget"]
+  _, entry = result["fit_budget"]
   want = 0.01 * 390 * (1 - 0.95 ** 10) / 0.05
   assert entry["measured_full"] == pytest.approx(want)
   assert entry["verdict"] == "fits within the budget"

@@ -1,16 +1,18 @@
-"""The learning rate a random-label fit needs, against what a Table 1 schedule can give (issue 23).
+"""The learning rate a fit needs, against what a Table 1 schedule can give (issue 23).
 
 With the learning rate decayed by a factor per epoch, the rate summed over a run's steps
 ("lr-steps": the sum of lr(step) over the steps run) is bounded: lr * steps_per_epoch /
 (1 - decay) however long the run, and 77.5 lr-steps for Inception without batch norm at its
-Table 1 schedule (lr 0.01, 0.95 per epoch, 390 steps an epoch, 100 epochs). Random labels need
-more of it the more examples there are. For every completed run that fit random labels (100%
-whole-train accuracy: the trainer's steps_to_fit) without regularization or augmentation at its
-model's batch size, this gives the lr-steps up to the fit; per model, a power law lr-steps = a *
+Table 1 schedule (lr 0.01, 0.95 per epoch, 390 steps an epoch, 100 epochs). A fit needs more
+of it the more examples there are (random labels far more than true ones). For every completed
+run that fit its training set (100% whole-train accuracy: the trainer's steps_to_fit) with true
+or random labels, without regularization or augmentation, at its model's batch size, this gives
+the lr-steps up to the fit; per model and labels, a power law lr-steps = a *
 n^b fitted by least squares in log-log over the training-set sizes measured below the full set
 (one point per size: the mean of its runs), its value at the full set (an extrapolation,
 labelled as one), a full-data fit where one is measured, and what the model's Table 1 schedule
-sums to over its epoch budget.
+sums to over its epoch budget. The law is empirical: for true labels, whose fits scale less
+simply, the check against a measured full-data fit (where one exists) says how far to trust it.
 """
 from __future__ import annotations
 
@@ -23,6 +25,7 @@ from rethinking.report import markdown as md
 from rethinking.report.runs import Run, ran_on
 
 FULL_N = 50_000  # CIFAR-10's training set
+CONDITIONS = {"true_labels": "true labels", "random_labels": "random labels"}
 
 
 def summed_learning_rate(learning_rate: float, decay: float, steps_per_epoch: int,
@@ -39,11 +42,11 @@ def summed_learning_rate(learning_rate: float, decay: float, steps_per_epoch: in
 
 
 def _counts(run: Run) -> bool:
-  """A completed plain random-label fit at the model's batch size (lr-steps per step depend on
+  """A completed plain true- or random-label fit at the model's batch size (lr-steps per step depend on
   the batch), no probe, no regularization."""
   config = run.config
   return (run.completed and run.results.steps_to_fit is not None
-          and bool(run.results.steps_per_epoch) and run.kind.condition == "random_labels"
+          and bool(run.results.steps_per_epoch) and run.kind.condition in CONDITIONS
           and not run.kind.regularized and not cells.probes(config)
           and config.train.batch_size == defaults.defaults_for(run.model)["batch_size"])
 
@@ -51,7 +54,8 @@ def _counts(run: Run) -> bool:
 def fit_line(run: Run) -> dict:
   train = run.config.train
   steps, per_epoch = run.results.steps_to_fit, run.results.steps_per_epoch
-  return {"run": run.path, "model": run.model, "n": run.train_size or FULL_N,
+  return {"run": run.path, "model": run.model, "labels": CONDITIONS[run.kind.condition],
+          "n": run.train_size or FULL_N,
           "learning_rate": train.learning_rate, "lr_decay": train.lr_decay,
           "precision": run.results.precision, "steps_to_fit": steps,
           "epoch_of_fit": steps / per_epoch,
@@ -85,14 +89,15 @@ def schedule_supply(model: str, n: int = FULL_N) -> dict:
 
 
 def fit_budget(runs: Mapping[str, Run]) -> List[dict]:
-  """One entry per model with a random-label fit: its fits, the power law, the extrapolated
+  """One entry per model and labels with a fit: its fits, the power law, the extrapolated
   need at the full set, the measured full-set need (if any) and the Table 1 schedule's supply."""
-  by_model: Dict[str, List[dict]] = {}
+  by_key: Dict[tuple, List[dict]] = {}
   for run in runs.values():
     if _counts(run):
-      by_model.setdefault(run.model, []).append(fit_line(run))
+      line = fit_line(run)
+      by_key.setdefault((line["model"], line["labels"]), []).append(line)
   out = []
-  for model, lines in sorted(by_model.items()):
+  for (model, labels), lines in sorted(by_key.items()):
     lines.sort(key=lambda l: (l["n"], l["precision"], l["run"]))
     sizes: Dict[int, List[float]] = {}
     for line in lines:
@@ -102,7 +107,7 @@ def fit_budget(runs: Mapping[str, Run]) -> List[dict]:
     extrapolated = None if law is None else law["coefficient"] * FULL_N ** law["exponent"]
     supply = schedule_supply(model)
     need = mean.get(FULL_N, extrapolated)
-    out.append({"model": model, "fits": lines, "power_law": law,
+    out.append({"model": model, "labels": labels, "fits": lines, "power_law": law,
                 "extrapolated_full": extrapolated, "measured_full": mean.get(FULL_N),
                 "supply": supply,
                 "verdict": None if need is None else (
@@ -114,7 +119,7 @@ def fit_budget(runs: Mapping[str, Run]) -> List[dict]:
 
 def _summary(entry: dict) -> str:
   s, law = entry["supply"], entry["power_law"]
-  text = (f"{entry['model']}: Table 1's schedule (lr {s['learning_rate']:g}, decay "
+  text = (f"{entry['model']}, {entry['labels']}: Table 1's schedule (lr {s['learning_rate']:g}, decay "
           f"{s['lr_decay']:g} per epoch, batch {s['batch_size']}, {s['epochs']} epochs) sums to "
           f"{s['lr_steps']:.1f} lr-steps at n = {FULL_N:,}"
           + ("" if math.isinf(s["limit"]) else f" (at most {s['limit']:.1f} for any length)"))
@@ -133,19 +138,20 @@ def _summary(entry: dict) -> str:
 
 
 def markdown(entries: List[dict]) -> List[str]:
-  rows = [(line["model"], f"{line['n']:,}", f"{line['learning_rate']:g}",
+  rows = [(line["model"], line["labels"], f"{line['n']:,}", f"{line['learning_rate']:g}",
            f"{line['lr_decay']:g}", line["precision"], f"{line['steps_to_fit']:,}",
            f"{line['epoch_of_fit']:g}", f"{line['lr_steps']:.1f}", line["ran_on"])
           for e in entries for line in e["fits"]]
   out = md.section(
-      "Random labels: the summed learning rate a fit needs (lr-steps)",
-      "Completed runs that fit random labels (100% whole-train accuracy) without "
+      "Fitting the training set: the summed learning rate a fit needs (lr-steps)",
+      "Completed runs that fit true or random labels (100% whole-train accuracy) without "
       "regularization, at their model's batch size: the learning rate summed over the steps up "
-      "to the fit. A per-epoch decay bounds what a schedule can sum; below, per model, what its "
+      "to the fit. A per-epoch decay bounds what a schedule can sum; below, per model and "
+      "labels, what its "
       "Table 1 schedule sums to at the full training set, a power law over the sizes measured "
       "below it (its value at the full set is an extrapolation), and the full-set fit where one "
       "was measured.",
-      ("model", "n", "lr", "lr decay / epoch", "precision", "steps to fit", "epoch of fit",
+      ("model", "labels", "n", "lr", "lr decay / epoch", "precision", "steps to fit", "epoch of fit",
        "lr-steps to fit", "ran on"), rows,
-      "No completed run fit random labels.")
+      "No completed run fit its training set.")
   return out + [f"- {_summary(e)}" for e in entries] + ([""] if entries else [])
