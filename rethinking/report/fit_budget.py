@@ -97,7 +97,9 @@ def fit_budget(runs: Mapping[str, Run]) -> List[dict]:
       line = fit_line(run)
       by_key.setdefault((line["model"], line["labels"]), []).append(line)
   out = []
-  for (model, labels), lines in sorted(by_key.items()):
+  order = list(CONDITIONS.values())  # true labels first, as Table 1 lists them
+  for (model, labels), lines in sorted(by_key.items(),
+                                       key=lambda kv: (kv[0][0], order.index(kv[0][1]))):
     lines.sort(key=lambda l: (l["n"], l["precision"], l["run"]))
     sizes: Dict[int, List[float]] = {}
     for line in lines:
