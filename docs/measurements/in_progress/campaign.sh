@@ -1,5 +1,6 @@
 #!/bin/bash
-# Issue 23 campaign from 2026-12-05 17:35 UTC on (campaign11.sh): campaign10.sh's queue with a scaling probe
+# Issue 23 campaign from 2026-12-05 17:40 UTC on (campaign12.sh): campaign11.sh's queue with the scaling
+# probe on true labels too. campaign11.sh: campaign10.sh's queue with a scaling probe
 # of Inception without batch norm on random labels (n = 1,000-4,000, flagfiles copied from main's
 # flags/probes/ to /work/runs/flags/probes/) after the AlexNet appendix row. campaign10.sh: campaign9.sh's queue without the runs
 # committed in docs/measurements/ (Figures 1b/1c AlexNet, Figure 1a, Table 1 Inception crop), which a
@@ -42,9 +43,12 @@ sweep --settings=$F/appendix/alexnet_wd.flags --logdir=/work/runs/appendix
 if (( ! BF16 )); then
   echo "$(date -u) no bf16 units: the Inception runs of wave 2 not started here"; exit 4
 fi
-# Wave 2 scaling probe (bf16; the worktree is at f0978fe, training code 3156457's): how many
-# steps Inception without batch norm needs to fit random labels at n = 1,000, 2,000, 4,000 at
-# lr 0.01 decayed by 0.999 per epoch, against the 78 lr-steps its 0.95-decay full-data row can get.
+# Wave 2 scaling probes (bf16; the worktree is at f0978fe, training code 3156457's): how many
+# steps Inception without batch norm needs to fit true labels, then random labels, at n = 1,000,
+# 2,000, 4,000 at lr 0.01 decayed by 0.999 per epoch, against the 78 lr-steps its 0.95-decay
+# full-data rows can get (the sweep runs its settings in name order: true labels first).
+sweep --settings=/work/runs/flags/probes/inception_nobn_n1000.flags,/work/runs/flags/probes/inception_nobn_n2000.flags,/work/runs/flags/probes/inception_nobn_n4000.flags \
+      --logdir=/work/runs/probes$SUFFIX --extra=--precision=$PREC
 sweep --settings=/work/runs/flags/probes/inception_nobn_random_labels_n1000.flags,/work/runs/flags/probes/inception_nobn_random_labels_n2000.flags,/work/runs/flags/probes/inception_nobn_random_labels_n4000.flags \
       --logdir=/work/runs/probes$SUFFIX --extra=--precision=$PREC
 git checkout -q --detach $PINNED || { echo "$(date -u) checkout of $PINNED failed"; exit 5; }
