@@ -1299,26 +1299,24 @@ def test_least_squares_needs_two_distinct_x():
 def test_a_run_against_fails_to_converge_says_whether_it_agrees(tmp_path):
   # The paper gives no number for AlexNet with weight decay on random labels, only "fails to
   # converge": the "ours − paper" column was "-" and the claim said "fits random labels to 12%".
-  make_run(tmp_path, "appendix-alexnet_wd",
-           config("alexnet_small", kind="random_labels", weight_decay=5e-4), train=0.125,
-           test=0.1)
-  result = report.build_report([str(tmp_path)], str(tmp_path / "out"))
-  (line,) = [r for r in md.parse_table(result["markdown"]["appendix.md"])
-             if r["setting"] == "alexnet_wd"]
+  def alexnet_wd_at(train):
+    make_run(tmp_path, "appendix-alexnet_wd",
+             config("alexnet_small", kind="random_labels", weight_decay=5e-4), train=train,
+             test=0.1)
+    result = report.build_report([str(tmp_path)], str(tmp_path / "out"))
+    (line,) = [r for r in md.parse_table(result["markdown"]["appendix.md"])
+               if r["setting"] == "alexnet_wd"]
+    (claim,) = [c for c in result["claims"] if c["claim"].startswith("Explicit regularization")]
+    return result, line, claim
+
+  result, line, claim = alexnet_wd_at(0.125)
   assert line["ours train"] == "12.50" and line["ours − paper train"] == "agrees: not fit (< 99%)"
-  (claim,) = [c for c in result["claims"] if c["claim"].startswith("Explicit regularization")]
   (text,) = [t for t in claim["evidence"] if t.startswith("not sufficient")]
   assert "does not fit random labels (>= 99%): 12.50% train" in text and " fits " not in text
   assert "not sufficient: not measured" in claim["scope"]
   # A run that fits differs from the paper, and is the "not sufficient" evidence.
-  make_run(tmp_path, "appendix-alexnet_wd",
-           config("alexnet_small", kind="random_labels", weight_decay=5e-4), train=0.995,
-           test=0.1)
-  result = report.build_report([str(tmp_path)], str(tmp_path / "out"))
-  (line,) = [r for r in md.parse_table(result["markdown"]["appendix.md"])
-             if r["setting"] == "alexnet_wd"]
+  result, line, claim = alexnet_wd_at(0.995)
   assert line["ours − paper train"] == "differs: fits (>= 99%)"
-  (claim,) = [c for c in result["claims"] if c["claim"].startswith("Explicit regularization")]
   assert "a regularized network fits random labels" in claim["scope"]
   # A row with a paper number keeps its signed difference.
   make_run(tmp_path, "appendix-mlp_1x512_wd", config(kind="random_labels", weight_decay=5e-4),
