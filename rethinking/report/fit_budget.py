@@ -7,11 +7,11 @@ Table 1 schedule (lr 0.01, 0.95 per epoch, 390 steps an epoch, 100 epochs). A fi
 of it the more examples there are (random labels far more than true ones). For every completed
 run that fit its training set (100% whole-train accuracy: the trainer's steps_to_fit) with true
 or random labels, without regularization or augmentation, at its model's batch size, this gives
-the lr-steps up to the fit; per model and labels, a power law lr-steps = a *
-n^b fitted by least squares in log-log over the training-set sizes measured below the full set
-(one point per size: the mean of its runs), its value at the full set (an extrapolation,
-labelled as one), a full-data fit where one is measured, and what the model's Table 1 schedule
-sums to over its epoch budget. The law is empirical: for true labels, whose fits scale less
+the lr-steps up to the fit; per model and labels, a power law lr-steps = a * n^b fitted by
+least squares in log-log over the training-set sizes measured below the full set (one point per
+size: the mean of its runs), its value at the full set (an extrapolation, labelled as one), a
+full-data fit where one is measured, and what the model's Table 1 schedule sums to over its
+epoch budget. The law is empirical: for true labels, whose fits scale less
 simply, the check against a measured full-data fit (where one exists) says how far to trust it.
 """
 from __future__ import annotations
@@ -42,8 +42,8 @@ def summed_learning_rate(learning_rate: float, decay: float, steps_per_epoch: in
 
 
 def _counts(run: Run) -> bool:
-  """A completed plain true- or random-label fit at the model's batch size (lr-steps per step depend on
-  the batch), no probe, no regularization."""
+  """A completed plain true- or random-label fit at the model's batch size (what a step does
+  depends on the batch), no probe, no regularization."""
   config = run.config
   return (run.completed and run.results.steps_to_fit is not None
           and bool(run.results.steps_per_epoch) and run.kind.condition in CONDITIONS
