@@ -121,7 +121,8 @@ def fit_budget(runs: Mapping[str, Run]) -> List[dict]:
 
 def _summary(entry: dict) -> str:
   s, law = entry["supply"], entry["power_law"]
-  text = (f"{entry['model']}, {entry['labels']}: Table 1's schedule (lr {s['learning_rate']:g}, decay "
+  text = (f"{entry['model']}, {entry['labels']}: Table 1's schedule "
+          f"(lr {s['learning_rate']:g}, decay "
           f"{s['lr_decay']:g} per epoch, batch {s['batch_size']}, {s['epochs']} epochs) sums to "
           f"{s['lr_steps']:.1f} lr-steps at n = {FULL_N:,}"
           + ("" if math.isinf(s["limit"]) else f" (at most {s['limit']:.1f} for any length)"))
@@ -153,7 +154,7 @@ def markdown(entries: List[dict]) -> List[str]:
       "Table 1 schedule sums to at the full training set, a power law over the sizes measured "
       "below it (its value at the full set is an extrapolation), and the full-set fit where one "
       "was measured.",
-      ("model", "labels", "n", "lr", "lr decay / epoch", "precision", "steps to fit", "epoch of fit",
-       "lr-steps to fit", "ran on"), rows,
+      ("model", "labels", "n", "lr", "lr decay / epoch", "precision", "steps to fit",
+       "epoch of fit", "lr-steps to fit", "ran on"), rows,
       "No completed run fit its training set.")
   return out + [f"- {_summary(e)}" for e in entries] + ([""] if entries else [])
