@@ -1373,6 +1373,14 @@ def test_the_fit_budget_extrapolates_random_label_fits_to_the_full_set(tmp_path)
   assert entry["verdict"] == "needs more than any number of epochs gives"
   text = result["markdown"]["table1.md"]
   assert "**500 at n = 50,000 (an extrapolation)**" in text and "(estimate)" in text
+  drawn = result["fit_budget_figure"]
+  assert drawn["drawn"] == ["Inception w/o BatchNorm, true labels",
+                            "Inception w/o BatchNorm, random labels"]
+  with open(drawn["path"], "rb") as f:
+    assert f.read(8) == PNG_SIGNATURE
+  # The schedule's sum is proportional to n (steps per epoch), as the figure's dotted line.
+  assert (fit_budget.schedule_supply("inception_small_nobn", 5000)["lr_steps"] * 10
+          == pytest.approx(entry["supply"]["lr_steps"], rel=0.01))
   # A measured full-data fit decides the verdict, and checks the extrapolation.
   make_run(tmp_path, "full", config("inception_small_nobn", kind="random_labels"), train=1.0,
            test=0.1, steps_to_fit=390 * 10)

@@ -2,10 +2,10 @@
 
 `write_report(logdirs, out_dir)` reads every run under the logdirs (recursively, any names) and
 the theory results there, and writes table1.md, table2.md, appendix.md, reduced.md, figures.md,
-claims.md, figure1a.png, figure1a_mlp.png, figure1b.png, figure1c.png, figure2b.png and
-report.json (the same numbers for scripts: paper and ours side by side, ours empty where a
-setting was not run). Submodules import lazily: `rethinking.report.cells` (which the trainer's
-summary uses) costs no matplotlib.
+claims.md, figure1a.png, figure1a_mlp.png, figure1b.png, figure1c.png, figure2b.png,
+fit_budget.png (table1.md's lr-steps to fit) and report.json (the same numbers for scripts:
+paper and ours side by side, ours empty where a setting was not run). Submodules import
+lazily: `rethinking.report.cells` (which the trainer's summary uses) costs no matplotlib.
 """
 from __future__ import annotations
 
@@ -61,6 +61,7 @@ def build_report(logdirs: Sequence[str], out_dir: str) -> dict:
       "runs": sorted(runs),
       "unfinished_runs": {k: u.reason for k, u in sorted(unfinished.items())},
   }
+  report["fit_budget_figure"] = fit_budget_lib.figure(report["fit_budget"], path("fit_budget"))
   report["runs_not_in_any_table_or_figure"] = sorted(set(runs) - _used(report))
   report["claims"] = claims_lib.ledger(report)
   sources = ", ".join(f"`{d}`" for d in logdirs)

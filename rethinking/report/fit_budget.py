@@ -19,6 +19,8 @@ from __future__ import annotations
 import math
 from typing import Dict, List, Mapping, Optional
 
+import numpy as np
+
 from rethinking import defaults
 from rethinking.report import cells
 from rethinking.report import markdown as md
@@ -157,4 +159,47 @@ def markdown(entries: List[dict]) -> List[str]:
       ("model", "labels", "n", "lr", "lr decay / epoch", "precision", "steps to fit",
        "epoch of fit", "lr-steps to fit", "ran on"), rows,
       "No completed run fit its training set.")
-  return out + [f"- {_summary(e)}" for e in entries] + ([""] if entries else [])
+  if not entries:
+    return out
+  return (out + [f"- {_summary(e)}" for e in entries]
+          + ["", "![lr-steps to fit against n, with each law and each schedule's sum]"
+                 "(fit_budget.png)", ""])
+
+
+def figure(entries: List[dict], path: str) -> dict:
+  """fit_budget.png: lr-steps to fit against n (log-log), per model and labels (circles true,
+  squares random labels), each law drawn out to the full set (dash-dot true, dashed random), and
+  what each model's Table 1 schedule sums to at each n (dotted, its colour; AlexNet's and
+  Inception without batch norm's are one line): a law above its model's dotted line at n =
+  50,000 needs more than that schedule gives."""
+  # pylint: disable=import-outside-toplevel
+  from rethinking.report import plotting  # matplotlib: only where a figure is drawn
+  fig, ax = plotting.new_figure("Summed learning rate to fit the training set (CIFAR-10)")
+  models = sorted({e["model"] for e in entries})
+  colors = {m: f"C{i}" for i, m in enumerate(models)}
+  drawn = []
+  for e in entries:
+    color, random = colors[e["model"]], e["labels"] == "random labels"
+    name = f"{plotting.model_label(e['model'])}, {e['labels']}"
+    xs = [line["n"] for line in e["fits"]]
+    ax.plot(xs, [line["lr_steps"] for line in e["fits"]], "s" if random else "o", color=color,
+            fillstyle="full" if random else "none", label=name)
+    law = e["power_law"]
+    if law is not None:
+      grid = np.geomspace(min(law["sizes"]), FULL_N, 50)
+      ax.plot(grid, law["coefficient"] * grid ** law["exponent"], "--" if random else "-.",
+              color=color, linewidth=1)
+    drawn.append(name)
+  # What the Table 1 schedule (its epochs at its batch) sums to at each n: proportional to n.
+  low = min(line["n"] for e in entries for line in e["fits"]) if entries else FULL_N
+  sizes = np.geomspace(low, FULL_N, 20)
+  for model in models:
+    ax.plot(sizes, [schedule_supply(model, int(n))["lr_steps"] for n in sizes], ":",
+            color=colors[model], linewidth=1.2,
+            label=f"{plotting.model_label(model)}: what its Table 1 schedule sums to")
+  ax.set_xscale("log")
+  ax.set_yscale("log")
+  ax.set_xlabel("training examples n")
+  ax.set_ylabel("lr-steps to 100% train accuracy")
+  plotting.finish(fig, ax, path, drawn, ["No completed run fit its training set."], fontsize=7)
+  return {"path": path, "drawn": drawn}
