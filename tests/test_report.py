@@ -1350,6 +1350,12 @@ def test_the_fit_budget_extrapolates_random_label_fits_to_the_full_set(tmp_path)
                                            train_size=n, lr_decay=1.0, epochs=1000,
                                            stop_when_fit=True),
              train=1.0, test=0.1, steps_to_fit=steps)
+  # Listed but not in the law: a fit at another learning rate (what it tests is the law's
+  # premise, that lr-steps do not depend on the rate).
+  make_run(tmp_path, "lr0.05", config("inception_small_nobn", kind="random_labels",
+                                      train_size=1000, learning_rate=0.05, lr_decay=1.0,
+                                      epochs=1000, stop_when_fit=True),
+           train=1.0, test=0.1, steps_to_fit=400)
   # Not counted: weight decay, another batch size, a run that did not fit.
   make_run(tmp_path, "wd", config("inception_small_nobn", kind="random_labels", train_size=2000,
                                   weight_decay=5e-4), train=1.0, test=0.1, steps_to_fit=10)
@@ -1365,8 +1371,9 @@ def test_the_fit_budget_extrapolates_random_label_fits_to_the_full_set(tmp_path)
   true, entry = result["fit_budget"]
   assert (true["labels"], entry["labels"]) == ("true labels", "random labels")
   assert [line["n"] for line in true["fits"]] == [2000] and true["power_law"] is None
-  assert [line["n"] for line in entry["fits"]] == [1000, 4000]
-  assert [line["lr_steps"] for line in entry["fits"]] == pytest.approx([10.0, 40.0])
+  assert [line["n"] for line in entry["fits"]] == [1000, 1000, 4000]
+  assert [line["lr_steps"] for line in entry["fits"]] == pytest.approx([10.0, 20.0, 40.0])
+  assert [line["in_law"] for line in entry["fits"]] == [True, False, True]
   assert entry["power_law"]["exponent"] == pytest.approx(1.0)
   assert entry["extrapolated_full"] == pytest.approx(500.0)
   assert entry["supply"]["lr_steps"] == pytest.approx(0.01 * 390 * (1 - 0.95 ** 100) / 0.05)

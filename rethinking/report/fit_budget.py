@@ -62,6 +62,10 @@ def fit_line(run: Run) -> dict:
           "precision": run.results.precision, "steps_to_fit": steps,
           "epoch_of_fit": steps / per_epoch,
           "lr_steps": summed_learning_rate(train.learning_rate, train.lr_decay, per_epoch, steps),
+          # Only fits at the model's own learning rate make the law: that the lr-steps to fit do
+          # not depend on the rate is what runs at other rates test, not what the law assumes.
+          "in_law": math.isclose(train.learning_rate,
+                                 defaults.defaults_for(run.model)["learning_rate"]),
           "ran_on": ran_on([run])}
 
 
@@ -102,10 +106,12 @@ def fit_budget(runs: Mapping[str, Run]) -> List[dict]:
   order = list(CONDITIONS.values())  # true labels first, as Table 1 lists them
   for (model, labels), lines in sorted(by_key.items(),
                                        key=lambda kv: (kv[0][0], order.index(kv[0][1]))):
-    lines.sort(key=lambda l: (l["n"], l["precision"], l["run"]))
+    lines.sort(key=lambda l: (l["n"], not l["in_law"], l["learning_rate"], l["precision"],
+                              l["run"]))
     sizes: Dict[int, List[float]] = {}
     for line in lines:
-      sizes.setdefault(line["n"], []).append(line["lr_steps"])
+      if line["in_law"]:
+        sizes.setdefault(line["n"], []).append(line["lr_steps"])
     mean = {n: sum(v) / len(v) for n, v in sizes.items()}
     law = power_law({n: v for n, v in mean.items() if n < FULL_N})
     extrapolated = None if law is None else law["coefficient"] * FULL_N ** law["exponent"]
@@ -145,7 +151,8 @@ def _summary(entry: dict) -> str:
 def markdown(entries: List[dict]) -> List[str]:
   rows = [(line["model"], line["labels"], f"{line['n']:,}", f"{line['learning_rate']:g}",
            f"{line['lr_decay']:g}", line["precision"], f"{line['steps_to_fit']:,}",
-           f"{line['epoch_of_fit']:g}", f"{line['lr_steps']:.1f}", line["ran_on"])
+           f"{line['epoch_of_fit']:g}", f"{line['lr_steps']:.1f}", md.yes(line["in_law"]),
+           line["ran_on"])
           for e in entries for line in e["fits"]]
   out = md.section(
       "Fitting the training set: the summed learning rate a fit needs (lr-steps)",
@@ -154,10 +161,11 @@ def markdown(entries: List[dict]) -> List[str]:
       "to the fit. A per-epoch decay bounds what a schedule can sum; below, per model and "
       "labels, what its "
       "Table 1 schedule sums to at the full training set, a power law over the sizes measured "
-      "below it (its value at the full set is an extrapolation), and the full-set fit where one "
-      "was measured.",
+      "below it at the model's own learning rate (its value at the full set is an "
+      "extrapolation), and the full-set fit where one was measured. Fits at other rates are "
+      "listed to test whether the lr-steps to fit depend on the rate.",
       ("model", "labels", "n", "lr", "lr decay / epoch", "precision", "steps to fit",
-       "epoch of fit", "lr-steps to fit", "ran on"), rows,
+       "epoch of fit", "lr-steps to fit", "in the law (model's lr)", "ran on"), rows,
       "No completed run fit its training set.")
   if not entries:
     return out

@@ -1,5 +1,7 @@
 #!/bin/bash
-# Issue 23 campaign from 2026-12-05 17:40 UTC on (campaign12.sh): campaign11.sh's queue with the scaling
+# Issue 23 campaign from 2026-12-05 17:25 UTC on (campaign13.sh): campaign12.sh's queue with two
+# learning-rate probes (one run each, a divergence tolerated) between the true- and the
+# random-label scaling probes. campaign12.sh: campaign11.sh's queue with the scaling
 # probe on true labels too. campaign11.sh: campaign10.sh's queue with a scaling probe
 # of Inception without batch norm on random labels (n = 1,000-4,000, flagfiles copied from main's
 # flags/probes/ to /work/runs/flags/probes/) after the AlexNet appendix row. campaign10.sh: campaign9.sh's queue without the runs
@@ -49,6 +51,20 @@ fi
 # full-data rows can get (the sweep runs its settings in name order: true labels first).
 sweep --settings=/work/runs/flags/probes/inception_nobn_n1000.flags,/work/runs/flags/probes/inception_nobn_n2000.flags,/work/runs/flags/probes/inception_nobn_n4000.flags \
       --logdir=/work/runs/probes$SUFFIX --extra=--precision=$PREC
+# Learning-rate probes: Inception without batch norm on 1,000 random labels at lr 0.03 and 0.05.
+# Either may diverge (its results.json says so): that is a result, so it neither stops the queue
+# nor runs again once it has a results.json; only the deadline (exit 3) stops here.
+for lr in 0.03 0.05; do
+  name=inception_nobn_random_labels_n1000_lr$lr
+  if [[ -f /work/runs/probes$SUFFIX/probes-$name/results.json ]] && \
+     ! grep -q '"status": "stopped"' /work/runs/probes$SUFFIX/probes-$name/results.json; then
+    continue
+  fi
+  ( sweep --settings=/work/runs/flags/probes/$name.flags --logdir=/work/runs/probes$SUFFIX \
+          --extra=--precision=$PREC )
+  rc=$?
+  if (( rc == 3 )); then exit 3; fi
+done
 sweep --settings=/work/runs/flags/probes/inception_nobn_random_labels_n1000.flags,/work/runs/flags/probes/inception_nobn_random_labels_n2000.flags,/work/runs/flags/probes/inception_nobn_random_labels_n4000.flags \
       --logdir=/work/runs/probes$SUFFIX --extra=--precision=$PREC
 git checkout -q --detach $PINNED || { echo "$(date -u) checkout of $PINNED failed"; exit 5; }
