@@ -1356,7 +1356,10 @@ def test_the_fit_budget_extrapolates_random_label_fits_to_the_full_set(tmp_path)
                                       train_size=1000, learning_rate=0.05, lr_decay=1.0,
                                       epochs=1000, stop_when_fit=True),
            train=1.0, test=0.1, steps_to_fit=400)
-  # Not counted: weight decay, another batch size, a run that did not fit.
+  # Not counted: weight decay, another batch size, a run that did not fit, another dataset.
+  make_run(tmp_path, "mnist", config("inception_small_nobn", kind="random_labels",
+                                     dataset="mnist", train_size=2000), train=1.0, test=0.1,
+           steps_to_fit=10)
   make_run(tmp_path, "wd", config("inception_small_nobn", kind="random_labels", train_size=2000,
                                   weight_decay=5e-4), train=1.0, test=0.1, steps_to_fit=10)
   make_run(tmp_path, "b64", config("inception_small_nobn", kind="random_labels", train_size=2000,

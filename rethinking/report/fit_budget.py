@@ -11,8 +11,8 @@ the lr-steps up to the fit; per model and labels, a power law lr-steps = a * n^b
 least squares in log-log over the training-set sizes measured below the full set (one point per
 size: the mean of its runs), its value at the full set (an extrapolation, labelled as one), a
 full-data fit where one is measured, and what the model's Table 1 schedule sums to over its
-epoch budget. The law is empirical: for true labels, whose fits scale less
-simply, the check against a measured full-data fit (where one exists) says how far to trust it.
+epoch budget. The law is empirical: for true labels, whose fits scale less simply, the check
+against a measured full-data fit (where one exists) says how far to trust it. CIFAR-10 only.
 """
 from __future__ import annotations
 
@@ -47,7 +47,8 @@ def _counts(run: Run) -> bool:
   """A completed plain true- or random-label fit at the model's batch size (what a step does
   depends on the batch), no probe, no regularization."""
   config = run.config
-  return (run.completed and run.results.steps_to_fit is not None
+  return (run.completed and config.data.name == "cifar10"
+          and run.results.steps_to_fit is not None
           and bool(run.results.steps_per_epoch) and run.kind.condition in CONDITIONS
           and not run.kind.regularized and not cells.probes(config)
           and config.train.batch_size == defaults.defaults_for(run.model)["batch_size"])
