@@ -56,6 +56,10 @@ _WEIGHT_DECAY = flags.DEFINE_float("weight_decay", 0.0, "L2 penalty on the kerne
                                    lower_bound=0.0)
 _AUGMENT = flags.DEFINE_bool("augment", False, "Random 28x28 crops (Table 1 'random crop').")
 _DROPOUT = flags.DEFINE_float("dropout", 0.0, "Dropout rate before the classifier.")
+_WEIGHT_DECAY_LAYERS = flags.DEFINE_enum(
+    "weight_decay_layers", "all", config_lib.WEIGHT_DECAY_LAYERS,
+    "Kernels --weight_decay penalizes: all conv/dense kernels, or the hidden fully connected "
+    "layers only (TensorFlow's CIFAR-10 tutorial, for alexnet_small and the MLPs).")
 _EVAL_EVERY = flags.DEFINE_integer("eval_every", 1, "Evaluate the whole train and test sets "
                                    "every this many epochs.", lower_bound=1)
 _TEST_EVERY = flags.DEFINE_integer(
@@ -117,7 +121,8 @@ def build_config() -> tuple[config_lib.RunConfig, bool]:
           kind=_CORRUPTION.value, prob=_CORRUPT_PROB.value if prob_given else 0.0,
           seed=_SEED.value, pixel_unit=_PIXEL_UNIT.value),
       model=config_lib.ModelConfig(name=_MODEL.value, weight_decay=_WEIGHT_DECAY.value,
-                                   dropout=_DROPOUT.value),
+                                   dropout=_DROPOUT.value,
+                                   weight_decay_layers=_WEIGHT_DECAY_LAYERS.value),
       train=config_lib.TrainConfig(
           epochs=_EPOCHS.value, max_steps=_MAX_STEPS.value, batch_size=_BATCH_SIZE.value,
           learning_rate=_LEARNING_RATE.value, lr_decay=_LR_DECAY.value,

@@ -24,6 +24,13 @@ CORRUPTIONS_WITH_PROB = ("labels",)
 STRATEGIES = ("default", "mirrored", "multi_worker", "tpu")
 PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
 PIXEL_UNITS = ("pixel", "value")
+# Which kernels weight decay penalizes: every conv/dense kernel ("all", what the flagfiles use), or
+# the hidden fully connected layers only ("hidden_dense"), as TensorFlow's CIFAR-10 tutorial did
+# for its network, our AlexNet (wd 0.004 * l2_loss on local3 and local4, i.e. 0.002 * sum(w^2)):
+# the paper's appendix trains "each model with its default weight decay".
+WEIGHT_DECAY_LAYERS = ("all", "hidden_dense")
+# Models with hidden fully connected layers (the others' only dense layer is the classifier).
+HIDDEN_DENSE_MODELS = ("alexnet_small", "mlp_1x512", "mlp_3x512")
 # The model registry's names: its table is TensorFlow-free, so flags are validated in a
 # fraction of a second, before TensorFlow is imported.
 MODEL_NAMES = registry.MODEL_NAMES
@@ -78,6 +85,7 @@ class ModelConfig:
   name: str = defaults.MODEL
   weight_decay: float = 0.0
   dropout: float = 0.0
+  weight_decay_layers: str = "all"  # WEIGHT_DECAY_LAYERS
 
 
 @dataclasses.dataclass(frozen=True)

@@ -44,7 +44,9 @@ def default_run_name(config: dict) -> str:
   if train.get("augment"):
     parts.append("crop")
   if config["model"].get("weight_decay"):
-    parts.append(f"wd{config['model']['weight_decay']:g}")
+    parts.append(f"wd{config['model']['weight_decay']:g}"
+                 + ("hidden" if config["model"].get("weight_decay_layers") == "hidden_dense"
+                    else ""))
   if config["model"].get("dropout"):
     parts.append(f"drop{config['model']['dropout']:g}")
   if config["data"].get("train_size"):

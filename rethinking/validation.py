@@ -161,6 +161,16 @@ def _schedule_checks(train: config_lib.TrainConfig,
   yield _bad(not 0.0 < train.lr_decay <= 1.0, "lr_decay", train.lr_decay, "must be in (0, 1]")
   yield _bad(not 0.0 <= train.momentum < 1.0, "momentum", train.momentum, "must be in [0, 1)")
   yield _bad(model.weight_decay < 0, "weight_decay", model.weight_decay, "must be >= 0")
+  yield _bad(model.weight_decay_layers not in config_lib.WEIGHT_DECAY_LAYERS,
+             "weight_decay_layers", model.weight_decay_layers,
+             f"must be one of {', '.join(config_lib.WEIGHT_DECAY_LAYERS)}")
+  yield _bad(model.weight_decay_layers == "hidden_dense"
+             and model.name not in config_lib.HIDDEN_DENSE_MODELS, "weight_decay_layers",
+             model.weight_decay_layers,
+             f"needs hidden fully connected layers: {', '.join(config_lib.HIDDEN_DENSE_MODELS)}")
+  yield _bad(model.weight_decay_layers != "all" and not model.weight_decay,
+             "weight_decay_layers", model.weight_decay_layers,
+             "applies to a weight decay: set --weight_decay > 0 (or leave it 'all')")
   yield _bad(not 0.0 <= model.dropout < 1.0, "dropout", model.dropout, "must be in [0, 1)")
   yield _bad(train.eval_every <= 0, "eval_every", train.eval_every,
              "must be a positive integer")

@@ -59,7 +59,7 @@ def test_there_is_a_flagfile_for_every_paper_setting():
   # appendix: the paper's regularized random-label cells we can run (flip + rotation is not
   # offered); fig1a_mlp: Figure 1a's five conditions with the MLP.
   assert counts == {"table1": 19, "table2": 7, "fig1a": 5, "fig1a_mlp": 5, "fig1bc": 18,
-                    "fig2b": 2, "appendix": 5, "probes": 16}
+                    "fig2b": 2, "appendix": 5, "probes": 17}
   assert {n.split("/")[0] for n in names} == set(counts)
 
 
@@ -161,6 +161,30 @@ def test_the_probes_are_refused_where_they_cannot_apply(tmp_path):
   assert "must be 1-100" in str(validation.check_run_config(above, False))
   ema = config_lib.RunConfig(train=config_lib.TrainConfig(eval_ema=1.0), logdir=str(tmp_path))
   assert "--eval_ema=1.0: must be in [0, 1)" in str(validation.check_run_config(ema, False))
+
+
+def test_weight_decay_on_hidden_dense_layers_is_refused_where_it_cannot_apply(tmp_path):
+  from rethinking import config as config_lib  # pylint: disable=import-outside-toplevel
+  cfg, prob_given = _build(os.path.join(ROOT, "flags", "probes", "alexnet_wd_tutorial.flags"),
+                           tmp_path)
+  assert (cfg.model.weight_decay, cfg.model.weight_decay_layers) == (0.002, "hidden_dense")
+  assert validation.check_run_config(cfg, prob_given) is None
+  # Its default run directory is not that of the same coefficient on every kernel.
+  every = cfg.to_dict()
+  every["model"] = {**every["model"], "weight_decay_layers": "all"}
+  assert rundir.default_run_name(cfg.to_dict()) != rundir.default_run_name(every)
+  def check(name, weight_decay):
+    return str(validation.check_run_config(config_lib.RunConfig(
+        model=config_lib.ModelConfig(name=name, weight_decay=weight_decay,
+                                     weight_decay_layers="hidden_dense"),
+        logdir=str(tmp_path)), False))
+  # Inception's only dense layer is its classifier; without a weight decay there is no penalty.
+  assert "--weight_decay_layers=hidden_dense: needs hidden fully connected layers" in check(
+      "inception_small", 5e-4)
+  assert "set --weight_decay > 0" in check("alexnet_small", 0.0)
+  # A config recorded before the field existed reads as every kernel penalized.
+  old = config_lib.RunConfig.from_dict({"model": {"name": "alexnet_small", "weight_decay": 5e-4}})
+  assert old.model.weight_decay_layers == "all"
 
 
 @pytest.mark.parametrize("path", [p for p in FLAGFILES if "/appendix/" in p], ids=_rel)

@@ -189,6 +189,21 @@ def test_weight_decay_adds_an_l2_penalty_on_the_kernels_to_the_loss(name):
   np.testing.assert_allclose(float(tf.add_n(model.losses)), expected, rtol=1e-5)
 
 
+@pytest.mark.parametrize("name,hidden", [("alexnet_small", ("fc1", "fc2")),
+                                         ("mlp_3x512", ("hidden1", "hidden2", "hidden3"))])
+def test_weight_decay_on_hidden_dense_layers_only_as_the_cifar10_tutorial(name, hidden):
+  # TensorFlow's CIFAR-10 tutorial (our AlexNet) put its weight decay on local3 and local4 only.
+  weight_decay = 2e-3
+  model = models.build(name, weight_decay=weight_decay, weight_decay_layers="hidden_dense")
+  kernels = [model.get_layer(layer).kernel for layer in hidden]
+  assert len(model.losses) == len(hidden)  # none on the convolutions or the classifier
+  expected = weight_decay * sum(np.sum(np.square(k.numpy().astype(np.float64)))
+                                for k in kernels)
+  np.testing.assert_allclose(float(tf.add_n(model.losses)), expected, rtol=1e-5)
+  with pytest.raises(ValueError, match="no hidden fully connected layers"):
+    models.build("inception_small", weight_decay=weight_decay, weight_decay_layers="hidden_dense")
+
+
 # --- Local response normalization -------------------------------------------------------------
 
 def test_local_response_normalization_follows_tensorflows_formula():

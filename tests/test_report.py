@@ -29,13 +29,15 @@ PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
 def config(model="mlp_1x512", kind="true", prob=0.0, train_size=0, seed=0, dataset="cifar10",
-           weight_decay=0.0, dropout=0.0, augment=False, jpeg_quality=0, **train):
+           weight_decay=0.0, dropout=0.0, augment=False, jpeg_quality=0,
+           weight_decay_layers="all", **train):
   """A run's typed config at the model's defaults (its schedule from rethinking/defaults.py),
   as experiments/train.py builds it; make_run records its to_dict() as results.json does."""
   return config_lib.RunConfig(
       data=config_lib.DataConfig(name=dataset, train_size=train_size, jpeg_quality=jpeg_quality),
       corruption=config_lib.CorruptionConfig(kind=kind, prob=prob, seed=seed),
-      model=config_lib.ModelConfig(name=model, weight_decay=weight_decay, dropout=dropout),
+      model=config_lib.ModelConfig(name=model, weight_decay=weight_decay, dropout=dropout,
+                                   weight_decay_layers=weight_decay_layers),
       train=config_lib.TrainConfig(augment=augment, seed=seed, **train))
 
 
@@ -1318,6 +1320,17 @@ def test_a_run_against_fails_to_converge_says_whether_it_agrees(tmp_path):
   result, line, claim = alexnet_wd_at(0.995)
   assert line["ours − paper train"] == "differs: fits (>= 99%)"
   assert "a regularized network fits random labels" in claim["scope"]
+  # The tutorial's weight decay (hidden dense layers only) is a line of its own under the row.
+  make_run(tmp_path, "probes-alexnet_wd_tutorial",
+           config("alexnet_small", kind="random_labels", weight_decay=2e-3,
+                  weight_decay_layers="hidden_dense"), train=0.2, test=0.1)
+  result = report.build_report([str(tmp_path)], str(tmp_path / "out"))
+  lines = {r["ours: schedule"]: r for r in md.parse_table(result["markdown"]["appendix.md"])
+           if r["setting"] == "alexnet_wd"}
+  assert set(lines) == {"paper schedule, wd 0.0005",
+                        "paper schedule, wd 0.002 on hidden dense layers only"}
+  assert lines["paper schedule, wd 0.002 on hidden dense layers only"]["ours − paper train"] == (
+      "agrees: not fit (< 99%)")
   # A row with a paper number keeps its signed difference.
   make_run(tmp_path, "appendix-mlp_1x512_wd", config(kind="random_labels", weight_decay=5e-4),
            train=0.985, test=0.1)

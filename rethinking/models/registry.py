@@ -43,18 +43,41 @@ def default_input_shape(name: str) -> Tuple[int, int, int]:
 
 
 def build(name: str, *, num_classes=None, input_shape=None, weight_decay: float = 0.0,
-          dropout: float = 0.0):
+          dropout: float = 0.0, weight_decay_layers: str = "all"):
   """An uncompiled, channels-last keras.Model mapping images [batch, H, W, C] to float32 logits
   [batch, num_classes], also under a mixed-precision policy.
 
   num_classes / input_shape default to the model's own (10 classes on 28x28x3; Inception V3:
   1000 on 299x299x3). weight_decay: an L2 penalty weight_decay * sum(w ** 2) per conv/dense
   kernel, in model.losses, for the training loss to add (biases and batch-norm offsets are not
-  penalized). dropout: rate of a dropout layer before the classifier (none when 0).
-  Raises ValueError for an unknown name.
+  penalized). weight_decay_layers "hidden_dense": the penalty on the hidden fully connected
+  layers' kernels only (every Dense layer but the classifier, "logits"), as TensorFlow's
+  CIFAR-10 tutorial put it on its network's. dropout: rate of a dropout layer before the
+  classifier (none when 0). Raises ValueError for an unknown name, or for "hidden_dense" on a
+  model without hidden dense layers.
   """
   entry = _entry(name)
   module = importlib.import_module(f"rethinking.models.{entry.module}")
-  return module.build(**entry.options, num_classes=num_classes or entry.num_classes,
-                      input_shape=tuple(input_shape or entry.input_shape),
-                      weight_decay=weight_decay, dropout=dropout)
+  hidden_only = weight_decay_layers == "hidden_dense"
+  model = module.build(**entry.options, num_classes=num_classes or entry.num_classes,
+                       input_shape=tuple(input_shape or entry.input_shape),
+                       weight_decay=0.0 if hidden_only else weight_decay, dropout=dropout)
+  if hidden_only and weight_decay:
+    _penalize_hidden_dense(model, weight_decay)
+  return model
+
+
+def _penalize_hidden_dense(model, weight_decay: float) -> None:
+  """Attaches layers.l2(weight_decay) to the kernel of every Dense layer but "logits"; Keras 3
+  collects a layer's penalties from its variables' `regularizer` (as inception_v3 attaches its
+  own), so they enter model.losses."""
+  # pylint: disable=import-outside-toplevel
+  import keras
+  from rethinking.models.layers import l2
+  hidden = [layer for layer in model.layers
+            if isinstance(layer, keras.layers.Dense) and layer.name != "logits"]
+  if not hidden:
+    raise ValueError(f"{model.name} has no hidden fully connected layers to penalize")
+  for layer in hidden:
+    layer.kernel.regularizer = l2(weight_decay)
+    layer.kernel_regularizer = layer.kernel.regularizer  # so get_config() records it

@@ -141,7 +141,9 @@ def _setting_words(config: RunConfig) -> List[str]:
   """A probe, the coefficients the paper does not state and a non-default pixel unit."""
   words = probes(config)
   if weight_decay(config):
-    words.append(f"wd {weight_decay(config):g}")
+    layers = config.model.weight_decay_layers
+    words.append(f"wd {weight_decay(config):g}"
+                 + ("" if layers == "all" else " on hidden dense layers only"))
   if dropout(config):
     words.append(f"dropout {dropout(config):g}")
   unit = config.corruption.pixel_unit

@@ -30,12 +30,16 @@ def save_model(model, path: str) -> None:
     raise
 
 
+_WD_LAYER_WORDS = {"all": "", "hidden_dense": " (hidden dense layers only)"}
+
+
 def describe_setting(cfg: config_lib.RunConfig) -> str:
   """One line: model, corruption, regularizers, optimizer schedule."""
   corruption = cfg.corruption.kind + (f" p={cfg.corruption.prob:g}"
                                       if cfg.corruption.kind == "labels" else "")
   extras = [name for name, on in (("random crop", cfg.train.augment),
-                                  (f"weight decay {cfg.model.weight_decay:g}",
+                                  (f"weight decay {cfg.model.weight_decay:g}"
+                                   + _WD_LAYER_WORDS[cfg.model.weight_decay_layers],
                                    cfg.model.weight_decay),
                                   (f"dropout {cfg.model.dropout:g}", cfg.model.dropout)) if on]
   return (f"{cfg.model.name}, {corruption}{', ' + ', '.join(extras) if extras else ''}; SGD lr "
@@ -79,7 +83,8 @@ def write_hparams(writer, cfg: config_lib.RunConfig, train_size: int, trial_id: 
   values = {"model": cfg.model.name, "corruption": cfg.corruption.kind,
             "corrupt_prob": cfg.corruption.label_prob, "dataset": cfg.data.name,
             "train_size": train_size, "augment": cfg.train.augment,
-            "weight_decay": cfg.model.weight_decay, "dropout": cfg.model.dropout,
+            "weight_decay": cfg.model.weight_decay,
+            "weight_decay_layers": cfg.model.weight_decay_layers, "dropout": cfg.model.dropout,
             "learning_rate": cfg.train.learning_rate, "lr_decay": cfg.train.lr_decay,
             "batch_size": cfg.train.batch_size, "seed": cfg.train.seed,
             "precision": cfg.train.precision}

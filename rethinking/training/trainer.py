@@ -124,6 +124,7 @@ class Trainer:
     with strategy.scope():
       model = models.build(cfg.model.name, num_classes=source.num_classes,
                            input_shape=source.input_shape, weight_decay=cfg.model.weight_decay,
+                           weight_decay_layers=cfg.model.weight_decay_layers,
                            dropout=cfg.model.dropout)
       optimization = optimizer_lib.build(train, steps_per_epoch, model.trainable_variables,
                                          statistics=layers.batch_norm_statistics(model))
