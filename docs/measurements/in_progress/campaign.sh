@@ -1,5 +1,8 @@
 #!/bin/bash
-# Issue 23 campaign from 2026-12-05 17:25 UTC on (campaign13.sh): campaign12.sh's queue with two
+# Issue 23 campaign from 2026-12-05 17:45 UTC on (campaign14.sh): campaign13.sh's queue with the AlexNet
+# weight-decay probe at TensorFlow's CIFAR-10 tutorial's weight decay (from PINNED_WD, the first
+# commit whose training code has --weight_decay_layers) after the no-batch-norm probes, and on a
+# host without bf16 units after the AlexNet appendix row. campaign13.sh: campaign12.sh's queue with two
 # learning-rate probes (one run each, a divergence tolerated) between the true- and the
 # random-label scaling probes. campaign12.sh: campaign11.sh's queue with the scaling
 # probe on true labels too. campaign11.sh: campaign10.sh's queue with a scaling probe
@@ -19,6 +22,7 @@ set -u
 : "${END:?set END=<epoch seconds>}"
 PINNED=3156457   # 40dbaeb's training code plus progress lines that never round a near-fit up to 100.00%
 PINNED_APPENDIX=f0978fe  # 3156457's training code (progress lines aside); the appendix flagfiles
+PINNED_WD=b04cc5d  # --weight_decay_layers (hidden dense layers only) and its probe flagfile
 cd /work/campaign && . /work/campaign-venv/bin/activate
 # One training at a time: wait for a sweep an earlier script left running (campaign10.sh's).
 while pgrep -f "experiments/sweep.py" > /dev/null; do sleep 30; done
@@ -42,7 +46,12 @@ F=flags
 # Wave 2's float32 row first: AlexNet with weight decay on random labels (the appendix).
 git checkout -q --detach $PINNED_APPENDIX || { echo "$(date -u) checkout of $PINNED_APPENDIX failed"; exit 5; }
 sweep --settings=$F/appendix/alexnet_wd.flags --logdir=/work/runs/appendix
+wd_probe() {
+  git checkout -q --detach $PINNED_WD || { echo "$(date -u) checkout of $PINNED_WD failed"; exit 5; }
+  sweep --settings=$F/probes/alexnet_wd_tutorial.flags --logdir=/work/runs/probes
+}
 if (( ! BF16 )); then
+  wd_probe
   echo "$(date -u) no bf16 units: the Inception runs of wave 2 not started here"; exit 4
 fi
 # Wave 2 scaling probes (bf16; the worktree is at f0978fe, training code 3156457's): how many
@@ -67,6 +76,8 @@ for lr in 0.03 0.05; do
 done
 sweep --settings=/work/runs/flags/probes/inception_nobn_random_labels_n1000.flags,/work/runs/flags/probes/inception_nobn_random_labels_n2000.flags,/work/runs/flags/probes/inception_nobn_random_labels_n4000.flags \
       --logdir=/work/runs/probes$SUFFIX --extra=--precision=$PREC
+# The appendix's AlexNet with the tutorial's weight decay (float32, stop when fit).
+wd_probe
 git checkout -q --detach $PINNED || { echo "$(date -u) checkout of $PINNED failed"; exit 5; }
 # Table 1: Inception weight decay, crop + weight decay (60 epochs each; crop is committed).
 sweep --settings=$F/table1/inception_wd.flags,$F/table1/inception_crop_wd.flags \
