@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import keras
 
-from rethinking.models.layers import KERNEL_INITIALIZER, l2
+from rethinking.models.layers import KERNEL_INITIALIZER, l2, penalize_kernel
 
 
 def build(*, num_classes=1000, input_shape=(299, 299, 3), weight_decay=0.0, dropout=0.0,
@@ -18,12 +18,10 @@ def build(*, num_classes=1000, input_shape=(299, 299, 3), weight_decay=0.0, drop
   base = keras.applications.InceptionV3(weights=None, include_top=False,
                                         input_shape=input_shape, pooling="avg")
   if weight_decay:
-    # keras.applications builds without regularizers; Keras 3 collects a layer's penalties from
-    # its variables' `regularizer`, so attaching one to each kernel adds it to model.losses.
+    # keras.applications builds without regularizers: one on each kernel, after the fact.
     for layer in base.layers:
       if getattr(layer, "kernel", None) is not None:
-        layer.kernel.regularizer = l2(weight_decay)
-        layer.kernel_regularizer = layer.kernel.regularizer  # so get_config() records it
+        penalize_kernel(layer, weight_decay)
   x = base.output
   if dropout:
     x = keras.layers.Dropout(dropout, name="dropout")(x)

@@ -19,6 +19,13 @@ BATCH_NORM_MOMENTUM = 0.9
 BATCH_NORM_EPSILON = 1e-3
 
 
+def penalize_kernel(layer, weight_decay: float) -> None:
+  """Puts l2(weight_decay) on an already built layer's kernel: Keras 3 collects a layer's
+  penalties from its variables' `regularizer`, so it enters model.losses."""
+  layer.kernel.regularizer = l2(weight_decay)
+  layer.kernel_regularizer = layer.kernel.regularizer  # so get_config() records it
+
+
 def l2(weight_decay: float):
   """The paper's weight decay as an L2 penalty added to the loss (not decoupled decay).
 

@@ -68,16 +68,13 @@ def build(name: str, *, num_classes=None, input_shape=None, weight_decay: float 
 
 
 def _penalize_hidden_dense(model, weight_decay: float) -> None:
-  """Attaches layers.l2(weight_decay) to the kernel of every Dense layer but "logits"; Keras 3
-  collects a layer's penalties from its variables' `regularizer` (as inception_v3 attaches its
-  own), so they enter model.losses."""
+  """layers.penalize_kernel on every Dense layer but "logits"."""
   # pylint: disable=import-outside-toplevel
   import keras
-  from rethinking.models.layers import l2
+  from rethinking.models.layers import penalize_kernel
   hidden = [layer for layer in model.layers
             if isinstance(layer, keras.layers.Dense) and layer.name != "logits"]
   if not hidden:
     raise ValueError(f"{model.name} has no hidden fully connected layers to penalize")
   for layer in hidden:
-    layer.kernel.regularizer = l2(weight_decay)
-    layer.kernel_regularizer = layer.kernel.regularizer  # so get_config() records it
+    penalize_kernel(layer, weight_decay)

@@ -24,6 +24,7 @@ import numpy as np
 from rethinking import defaults
 from rethinking.report import cells
 from rethinking.report import markdown as md
+from rethinking.report.probes import least_squares
 from rethinking.report.runs import Run, ran_on
 
 FULL_N = 50_000  # CIFAR-10's training set
@@ -71,14 +72,13 @@ def fit_line(run: Run) -> dict:
 
 
 def power_law(points: Mapping[int, float]) -> Optional[dict]:
-  """Least squares of log(lr-steps) on log(n) over {n: lr-steps}; None below two sizes."""
-  if len(points) < 2:
+  """The least-squares line of log(lr-steps) on log(n) over {n: lr-steps} (the JPEG trend's,
+  probes.least_squares); None below two sizes."""
+  line = least_squares([(math.log(n), math.log(v)) for n, v in points.items()])
+  if line is None:
     return None
-  xs = [math.log(n) for n in points]
-  ys = [math.log(v) for v in points.values()]
-  mx, my = sum(xs) / len(xs), sum(ys) / len(ys)
-  b = sum((x - mx) * (y - my) for x, y in zip(xs, ys)) / sum((x - mx) ** 2 for x in xs)
-  return {"exponent": b, "coefficient": math.exp(my - b * mx), "sizes": sorted(points)}
+  slope, intercept = line
+  return {"exponent": slope, "coefficient": math.exp(intercept), "sizes": sorted(points)}
 
 
 def schedule_supply(model: str, n: int = FULL_N) -> dict:
