@@ -1,5 +1,7 @@
 #!/bin/bash
-# Issue 23 campaign from 2026-12-05 17:45 UTC on (campaign14.sh): campaign13.sh's queue with the AlexNet
+# Issue 23 campaign from 2026-12-05 20:15 UTC on (campaign15.sh): campaign14.sh's queue with two more
+# learning-rate probes below Inception without batch norm's 0.01 (0.003, 0.001; 1,000 random labels)
+# after the random-label scaling probes. campaign14.sh: campaign13.sh's queue with the AlexNet
 # weight-decay probe at TensorFlow's CIFAR-10 tutorial's weight decay (from PINNED_WD, the first
 # commit whose training code has --weight_decay_layers) after the no-batch-norm probes, and on a
 # host without bf16 units after the AlexNet appendix row. campaign13.sh: campaign12.sh's queue with two
@@ -76,6 +78,18 @@ for lr in 0.03 0.05; do
 done
 sweep --settings=/work/runs/flags/probes/inception_nobn_random_labels_n1000.flags,/work/runs/flags/probes/inception_nobn_random_labels_n2000.flags,/work/runs/flags/probes/inception_nobn_random_labels_n4000.flags \
       --logdir=/work/runs/probes$SUFFIX --extra=--precision=$PREC
+# Learning-rate probes below 0.01: do the steps to fit stay ~1,200-1,600 (as from 0.01 to 0.05)?
+for lr in 0.003 0.001; do
+  name=inception_nobn_random_labels_n1000_lr$lr
+  if [[ -f /work/runs/probes$SUFFIX/probes-$name/results.json ]] && \
+     ! grep -q '"status": "stopped"' /work/runs/probes$SUFFIX/probes-$name/results.json; then
+    continue
+  fi
+  ( sweep --settings=/work/runs/flags/probes/$name.flags --logdir=/work/runs/probes$SUFFIX \
+          --extra=--precision=$PREC )
+  rc=$?
+  if (( rc == 3 )); then exit 3; fi
+done
 # The appendix's AlexNet with the tutorial's weight decay (float32, stop when fit).
 wd_probe
 git checkout -q --detach $PINNED || { echo "$(date -u) checkout of $PINNED failed"; exit 5; }
