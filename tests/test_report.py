@@ -1353,6 +1353,60 @@ def test_the_summed_learning_rate_is_the_schedules_own_sum():
   assert fit_budget.summed_learning_rate(0.01, 1.0, 390, 1000) == pytest.approx(10.0)
 
 
+def test_rate_sweeps_tell_a_steps_need_from_an_lr_steps_need(tmp_path):
+  from rethinking.report import fit_budget
+  nobn = lambda lr, n=1000, **kw: config("inception_small_nobn", kind="random_labels",  # noqa
+                                         train_size=n, learning_rate=lr, lr_decay=1.0,
+                                         epochs=1000, stop_when_fit=True, **kw)
+  # Random labels, n = 1,000: the same 1,000 steps at 0.01 and 0.04 (k = 0: steps are the
+  # need); a run at 0.001 that did not fit and one at 0.1 that diverged are listed, not fitted.
+  make_run(tmp_path, "r01", nobn(0.01), train=1.0, test=0.1, steps_to_fit=1000)
+  make_run(tmp_path, "r04", nobn(0.04), train=1.0, test=0.1, steps_to_fit=1000)
+  make_run(tmp_path, "r001", nobn(0.001), train=0.4, test=0.1)
+  diverged = make_run(tmp_path, "r1", nobn(0.1), train=0.1, test=0.1, status="diverged")
+  with open(os.path.join(diverged, "results.json")) as f:
+    obj = json.load(f)
+  obj["diverged_at_step"] = 17
+  with open(os.path.join(diverged, "results.json"), "w") as f:
+    json.dump(obj, f)
+  # And at n = 4,000 (one rate: no sweep there, a point of the steps law).
+  make_run(tmp_path, "r01_4k", nobn(0.01, n=4000), train=1.0, test=0.1, steps_to_fit=4000)
+  # True labels, n = 1,000: 0.01 -> 800 steps, 0.1 -> 80 (k = -1: lr-steps are the need).
+  make_run(tmp_path, "t01", config("inception_small_nobn", train_size=1000, lr_decay=1.0,
+                                   epochs=1000, stop_when_fit=True),
+           train=1.0, test=0.4, steps_to_fit=800)
+  make_run(tmp_path, "t1", config("inception_small_nobn", train_size=1000, learning_rate=0.1,
+                                  lr_decay=1.0, epochs=1000, stop_when_fit=True),
+           train=1.0, test=0.4, steps_to_fit=80)
+  result = report.build_report([str(tmp_path)], str(tmp_path / "out"))
+  true, random = result["rate_sweeps"]
+  assert (true["labels"], true["exponent"], true["need"]) == (
+      "true labels", pytest.approx(-1.0), "lr-steps")
+  assert (random["labels"], random["n"]) == ("random labels", 1000)
+  assert random["exponent"] == pytest.approx(0.0, abs=1e-9) and random["need"] == "steps"
+  assert [(l["learning_rate"], l["outcome"], l["steps"]) for l in random["runs"]] == [
+      (0.001, "not fit", 7000), (0.01, "fit", 1000), (0.04, "fit", 1000),
+      (0.1, "diverged", 17)]
+  # The steps view of the random-label budget: the law in steps (n^1: 50,000 at the full set)
+  # against the steps the Table 1 schedule (lr 0.01, 0.95 per epoch) runs at >= 0.01.
+  (_, entry) = result["fit_budget"]
+  view = entry["steps_view"]
+  assert view["lowest_fit_rate"] == pytest.approx(0.01)
+  assert view["schedule_steps_at_or_above"] == 390
+  assert view["extrapolated_full"] == pytest.approx(50_000)
+  # No steps view where the sweep says lr-steps.
+  (true_entry, _) = result["fit_budget"]
+  assert true_entry["steps_view"] is None
+  text = result["markdown"]["table1.md"]
+  assert "**50,000 steps at n = 50,000 (an extrapolation)**: needs more steps" in text
+  rows = [r for r in md.parse_table(text.split("Learning-rate sweeps")[1])]
+  assert [r["outcome"] for r in rows][-4:] == [
+      "not fit by step 7,000 (its end)", "fit at step 1,000", "fit at step 1,000",
+      "diverged at step 17"]
+  # Steps at or above a rate under the 0.95 decay: 0.95^e >= 0.3 for e = 0 .. 23.
+  assert fit_budget.steps_at_or_above("inception_small_nobn", 0.003) == 24 * 390
+
+
 def test_the_fit_budget_extrapolates_random_label_fits_to_the_full_set(tmp_path):
   from rethinking.report import fit_budget
   # Inception without batch norm: fits at n = 1,000 and 4,000 at a constant lr 0.01 needing 10

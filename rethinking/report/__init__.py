@@ -3,7 +3,7 @@
 `write_report(logdirs, out_dir)` reads every run under the logdirs (recursively, any names) and
 the theory results there, and writes table1.md, table2.md, appendix.md, reduced.md, figures.md,
 claims.md, figure1a.png, figure1a_mlp.png, figure1b.png, figure1c.png, figure2b.png,
-fit_budget.png (table1.md's lr-steps to fit) and report.json (the same numbers for scripts:
+fit_budget.png (table1.md's lr-steps to fit; its learning-rate sweeps) and report.json (the same numbers for scripts:
 paper and ours side by side, ours empty where a setting was not run). Submodules import
 lazily: `rethinking.report.cells` (which the trainer's summary uses) costs no matplotlib.
 """
@@ -55,12 +55,13 @@ def build_report(logdirs: Sequence[str], out_dir: str) -> dict:
       "precision_check": precision_lib.check(runs),
       "after_fit": after_fit_lib.after_fit(runs),
       "probes": probes_lib.probes(runs, unfinished),
-      "fit_budget": fit_budget_lib.fit_budget(runs),
+      "rate_sweeps": fit_budget_lib.rate_sweeps(runs),
       "figures": figures,
       "theory": theory_lib.load_theory(logdirs),
       "runs": sorted(runs),
       "unfinished_runs": {k: u.reason for k, u in sorted(unfinished.items())},
   }
+  report["fit_budget"] = fit_budget_lib.fit_budget(runs, report["rate_sweeps"])
   report["fit_budget_figure"] = fit_budget_lib.figure(report["fit_budget"], path("fit_budget"))
   report["runs_not_in_any_table_or_figure"] = sorted(set(runs) - _used(report))
   report["claims"] = claims_lib.ledger(report)
@@ -70,7 +71,7 @@ def build_report(logdirs: Sequence[str], out_dir: str) -> dict:
                    + "\n".join(precision_lib.markdown(report["precision_check"]))
                    + "\n".join(after_fit_lib.markdown(report["after_fit"]))
                    + "\n".join(probes_lib.markdown(report["probes"]))
-                   + "\n".join(fit_budget_lib.markdown(report["fit_budget"])),
+                   + "\n".join(fit_budget_lib.markdown(report["fit_budget"], report["rate_sweeps"])),
       "table2.md": table2_lib.table2_markdown(report["table2"], sources),
       "appendix.md": tables.appendix_markdown(report["appendix"], sources),
       "reduced.md": tables.reduced_markdown(report["reduced"], sources),

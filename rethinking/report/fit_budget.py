@@ -17,7 +17,7 @@ against a measured full-data fit (where one exists) says how far to trust it. CI
 from __future__ import annotations
 
 import math
-from typing import Dict, List, Mapping, Optional
+from typing import Dict, List, Mapping, Optional, Sequence
 
 import numpy as np
 
@@ -44,15 +44,19 @@ def summed_learning_rate(learning_rate: float, decay: float, steps_per_epoch: in
   return learning_rate * (whole + rest * decay ** epochs)
 
 
-def _counts(run: Run) -> bool:
-  """A completed plain true- or random-label fit at the model's batch size (what a step does
+def _plain(run: Run) -> bool:
+  """A plain true- or random-label CIFAR-10 run at the model's batch size (what a step does
   depends on the batch), no probe, no regularization."""
   config = run.config
-  return (run.completed and config.data.name == "cifar10"
-          and run.results.steps_to_fit is not None
-          and bool(run.results.steps_per_epoch) and run.kind.condition in CONDITIONS
+  return (config.data.name == "cifar10" and run.kind.condition in CONDITIONS
           and not run.kind.regularized and not cells.probes(config)
           and config.train.batch_size == defaults.defaults_for(run.model)["batch_size"])
+
+
+def _counts(run: Run) -> bool:
+  """A completed plain run that fit."""
+  return (_plain(run) and run.completed and run.results.steps_to_fit is not None
+          and bool(run.results.steps_per_epoch))
 
 
 def fit_line(run: Run) -> dict:
@@ -81,6 +85,63 @@ def power_law(points: Mapping[int, float]) -> Optional[dict]:
   return {"exponent": slope, "coefficient": math.exp(intercept), "sizes": sorted(points)}
 
 
+def rate_sweeps(runs: Mapping[str, Run]) -> List[dict]:
+  """Does the rate change what a fit needs? Per model, labels, n and lr decay with plain runs
+  at two or more learning rates (completed, fit or not, or diverged): each run's outcome and
+  steps, and over the fits the least-squares exponent k of steps to fit ~ lr^k. k = -1 means
+  the lr-steps to fit do not depend on the rate (what the lr-steps budget above assumes); k = 0
+  means the steps do, and then a summed-rate ceiling does not bound the fit: steps at a rate
+  that trains do."""
+  groups: Dict[tuple, List[Run]] = {}
+  for run in runs.values():
+    if _plain(run) and run.status in ("completed", "diverged"):
+      key = (run.model, CONDITIONS[run.kind.condition], run.train_size or FULL_N,
+             run.config.train.lr_decay)
+      groups.setdefault(key, []).append(run)
+  order = list(CONDITIONS.values())
+  out = []
+  for (model, labels, n, decay), group in sorted(
+      groups.items(), key=lambda kv: (kv[0][0], order.index(kv[0][1]), kv[0][2], kv[0][3])):
+    if len({r.config.train.learning_rate for r in group}) < 2:
+      continue
+    lines, fits = [], {}
+    for run in sorted(group, key=lambda r: (r.config.train.learning_rate,
+                                            r.results.precision, r.path)):
+      lr = run.config.train.learning_rate
+      fit = run.completed and run.results.steps_to_fit is not None
+      outcome = "fit" if fit else "diverged" if run.status == "diverged" else "not fit"
+      steps = (run.results.steps_to_fit if fit else run.results.diverged_at_step
+               if outcome == "diverged" else run.results.step)
+      # The rate of the last step trained (decayed per epoch): the lowest it trained at.
+      per_epoch = run.results.steps_per_epoch
+      last_rate = (lr * decay ** ((steps - 1) // per_epoch) if steps and per_epoch else None)
+      if fit:
+        fits.setdefault(lr, []).append(steps)
+      lines.append({"run": run.path, "learning_rate": lr, "precision": run.results.precision,
+                    "outcome": outcome, "steps": steps, "last_rate": last_rate,
+                    "ran_on": ran_on([run])})
+    mean = {lr: sum(v) / len(v) for lr, v in fits.items()}
+    line = least_squares([(math.log(lr), math.log(v)) for lr, v in mean.items()])
+    exponent = None if line is None else line[0]
+    lowest = min((l["last_rate"] for l in lines if l["outcome"] == "fit"
+                  and l["last_rate"] is not None), default=None)
+    out.append({"model": model, "labels": labels, "n": n, "lr_decay": decay, "runs": lines,
+                "fit_rates": sorted(mean), "lowest_fit_rate": lowest, "exponent": exponent,
+                "need": None if exponent is None else
+                        "steps" if exponent > -0.5 else "lr-steps"})
+  return out
+
+
+def steps_at_or_above(model: str, rate: float, n: int = FULL_N) -> int:
+  """How many of the model's Table 1 schedule's steps at n examples run at a learning rate of
+  at least `rate` (the rate is constant within an epoch)."""
+  d = defaults.defaults_for(model)
+  per_epoch = n // d["batch_size"]
+  epochs = sum(1 for e in range(d["epochs"])
+               if d["learning_rate"] * d["lr_decay"] ** e >= rate * (1 - 1e-9))
+  return per_epoch * epochs
+
+
 def schedule_supply(model: str, n: int = FULL_N) -> dict:
   """What the model's Table 1 schedule (rethinking.defaults) sums to at n examples: over its
   epoch budget, and at most over any number of epochs."""
@@ -95,9 +156,13 @@ def schedule_supply(model: str, n: int = FULL_N) -> dict:
           "limit": limit}
 
 
-def fit_budget(runs: Mapping[str, Run]) -> List[dict]:
+def fit_budget(runs: Mapping[str, Run],
+               sweeps: Optional[List[dict]] = None) -> List[dict]:
   """One entry per model and labels with a fit: its fits, the power law, the extrapolated
-  need at the full set, the measured full-set need (if any) and the Table 1 schedule's supply."""
+  need at the full set, the measured full-set need (if any) and the Table 1 schedule's supply;
+  where the rate sweeps (rate_sweeps(runs) unless given) say the need is steps, the same in
+  steps ("steps_view")."""
+  sweeps = rate_sweeps(runs) if sweeps is None else sweeps
   by_key: Dict[tuple, List[dict]] = {}
   for run in runs.values():
     if _counts(run):
@@ -118,9 +183,27 @@ def fit_budget(runs: Mapping[str, Run]) -> List[dict]:
     extrapolated = None if law is None else law["coefficient"] * FULL_N ** law["exponent"]
     supply = schedule_supply(model)
     need = mean.get(FULL_N, extrapolated)
+    # Where the rate sweeps say the need is steps, the same law in steps, against the steps the
+    # schedule runs at or above the lowest rate measured to fit (at any n).
+    in_steps = [w for w in sweeps if (w["model"], w["labels"]) == (model, labels)
+                and w["need"] == "steps"]
+    steps_view = None
+    if in_steps:
+      step_sizes: Dict[int, List[float]] = {}
+      for line in lines:
+        if line["in_law"] and line["n"] < FULL_N:
+          step_sizes.setdefault(line["n"], []).append(line["steps_to_fit"])
+      steps_law = power_law({n: sum(v) / len(v) for n, v in step_sizes.items()})
+      lowest = min(w["lowest_fit_rate"] for w in in_steps)
+      steps_view = {"sweeps": [(w["n"], w["exponent"]) for w in in_steps],
+                    "lowest_fit_rate": lowest,
+                    "schedule_steps_at_or_above": steps_at_or_above(model, lowest),
+                    "power_law": steps_law,
+                    "extrapolated_full": None if steps_law is None else
+                    steps_law["coefficient"] * FULL_N ** steps_law["exponent"]}
     out.append({"model": model, "labels": labels, "fits": lines, "power_law": law,
                 "extrapolated_full": extrapolated, "measured_full": mean.get(FULL_N),
-                "supply": supply,
+                "supply": supply, "steps_view": steps_view,
                 "verdict": None if need is None else (
                     "fits within the budget" if need <= supply["lr_steps"] else
                     "needs more than the budget" if need <= supply["limit"] else
@@ -146,10 +229,55 @@ def _summary(entry: dict) -> str:
   if entry["verdict"]:
     text += (f": {entry['verdict']}"
              + (" (measured)" if entry["measured_full"] is not None else " (estimate)"))
-  return text + "."
+  text += "."
+  view = entry.get("steps_view")
+  if view:
+    sweeps = "; ".join(f"at n = {n:,} steps to fit ~ lr^{k:.2f}" for n, k in view["sweeps"])
+    text += (f" But the rate sweeps below ({sweeps}) say its fits need steps at a rate that "
+             f"trains more than summed rate, so in steps: the schedule runs "
+             f"{view['schedule_steps_at_or_above']:,} steps at lr >= "
+             f"{view['lowest_fit_rate']:.2g} (the lowest rate a fit in the sweeps trained at, its "
+             f"last step's) at n = {FULL_N:,}")
+    law = view["power_law"]
+    if law is not None:
+      sizes = ", ".join(f"{n:,}" for n in law["sizes"])
+      need = view["extrapolated_full"]
+      text += (f"; fits at n = {sizes} give steps ~ n^{law['exponent']:.2f}, **{need:,.0f} "
+               f"steps at n = {FULL_N:,} (an extrapolation)**: "
+               + ("fits within those steps" if need <= view["schedule_steps_at_or_above"]
+                  else "needs more steps than the schedule runs at those rates")
+               + " (estimate)")
+    text += "."
+  return text
 
 
-def markdown(entries: List[dict]) -> List[str]:
+def sweeps_markdown(sweeps: List[dict]) -> List[str]:
+  rows = []
+  for w in sweeps:
+    k = "-" if w["exponent"] is None else f"{w['exponent']:.2f}"
+    for line in w["runs"]:
+      steps = f"{line['steps']:,}" if line["steps"] is not None else "-"
+      outcome = {"fit": f"fit at step {steps}", "diverged": f"diverged at step {steps}",
+                 "not fit": f"not fit by step {steps} (its end)"}[line["outcome"]]
+      last = "-" if line["last_rate"] is None else f"{line['last_rate']:.2g}"
+      rows.append((w["model"], w["labels"], f"{w['n']:,}", f"{w['lr_decay']:g}",
+                   f"{line['learning_rate']:g}", last, line["precision"], outcome, k,
+                   w["need"] or "-", line["ran_on"]))
+  return md.section(
+      "Does the rate change what a fit needs? Learning-rate sweeps",
+      "Plain true- or random-label runs of one model, n and lr decay at two or more learning "
+      "rates: how each ended, and over the fits the exponent k of a least-squares line of "
+      "log(steps to fit) on log(lr). k = -1: the summed learning rate (lr-steps) to fit is the "
+      "same at every rate, as the budget above assumes; k = 0: the steps are, and then what "
+      "bounds a fit is the steps a schedule runs at a rate that trains, not its lr-steps "
+      "(\"needs\": whichever k is nearer). A run that did not fit by its end is a lower bound.",
+      ("model", "labels", "n", "lr decay / epoch", "lr", "lr at its last step", "precision",
+       "outcome",
+       "k (steps ~ lr^k)", "needs", "ran on"), rows,
+      "No model, n and decay has runs at two learning rates.")
+
+
+def markdown(entries: List[dict], sweeps: Sequence[dict] = ()) -> List[str]:
   rows = [(line["model"], line["labels"], f"{line['n']:,}", f"{line['learning_rate']:g}",
            f"{line['lr_decay']:g}", line["precision"], f"{line['steps_to_fit']:,}",
            f"{line['epoch_of_fit']:g}", f"{line['lr_steps']:.1f}", md.yes(line["in_law"]),
@@ -168,11 +296,11 @@ def markdown(entries: List[dict]) -> List[str]:
       ("model", "labels", "n", "lr", "lr decay / epoch", "precision", "steps to fit",
        "epoch of fit", "lr-steps to fit", "in the law (model's lr)", "ran on"), rows,
       "No completed run fit its training set.")
-  if not entries:
-    return out
-  return (out + [f"- {_summary(e)}" for e in entries]
-          + ["", "![lr-steps to fit against n, with each law and each schedule's sum]"
-                 "(fit_budget.png)", ""])
+  if entries:
+    out += ([f"- {_summary(e)}" for e in entries]
+            + ["", "![lr-steps to fit against n, with each law and each schedule's sum]"
+                   "(fit_budget.png)", ""])
+  return out + sweeps_markdown(list(sweeps))
 
 
 def figure(entries: List[dict], path: str) -> dict:
