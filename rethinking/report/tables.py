@@ -16,8 +16,10 @@ number. Numbers are accuracies in percent.
 """
 from __future__ import annotations
 
+import math
 from typing import Callable, Dict, List, Mapping, Optional, Sequence
 
+from rethinking import defaults
 from rethinking import paper
 from rethinking.report import fit
 from rethinking.report import markdown as md
@@ -187,12 +189,51 @@ def paper_row_lines(row: dict, fixed: List[str], paper_cells: List[str],
   return lines
 
 
+def schedules() -> List[dict]:
+  """Each Table 1 model's schedule value that is ours (rethinking.defaults.WHY): the paper does
+  not state it, or ours differs from what it states (rethinking.paper.STATED_SCHEDULES)."""
+  out = []
+  for model, stated in paper.STATED_SCHEDULES.items():
+    ours = defaults.defaults_for(model)
+    for field in defaults.SCHEDULE_FIELDS:
+      given = stated.get(field)
+      if given is not None and math.isclose(given.value, ours[field]):
+        continue
+      out.append({"model": model, "field": field, "ours": ours[field],
+                  "paper": None if given is None else given.value,
+                  "source": None if given is None else given.source,
+                  "why": defaults.WHY.get(model, {}).get(field)})
+  return out
+
+
+def schedules_markdown(lines: List[dict]) -> List[str]:
+  rows = [(plotting_name(l["model"]), FIELD_WORDS.get(l["field"], l["field"]),
+           "not stated" if l["paper"] is None else f"{l['paper']:g} ({l['source']})",
+           f"{l['ours']:g}", l["why"] or "-") for l in lines]
+  return md.section(
+      "Schedules: where the defaults (\"paper schedule\") are ours",
+      "The paper's Appendix A gives SGD with momentum 0.9, the learning rate decayed by 0.95 per "
+      "epoch, and initial rates for some models; every other schedule value, and any that "
+      "differs from what the paper gives, is ours (rethinking/defaults.py), with why:",
+      ("model", "field", "paper", "ours", "why ours"), rows,
+      "Every model's defaults are the paper's stated schedule.")
+
+
+FIELD_WORDS = {"learning_rate": "initial lr", "lr_decay": "lr decay / epoch",
+               "batch_size": "batch size"}
+
+
+def plotting_name(model: str) -> str:
+  return next((k for k, v in paper.REGISTRY_NAMES.items() if v == model), model)
+
+
 def table1_markdown(rows: List[dict], sources: str) -> str:
   lines = md.heading(
       "# Table 1: CIFAR-10, train / test accuracy (%)", paper.CITATION,
       f"Ours: every full-data run under {sources} whose recorded configuration matches the "
       f"row (whatever its directory is called). \"paper schedule\": the model's defaults for "
-      f"the whole schedule; other lines say what differs (a stop-when-fit line, the epoch it "
+      f"the whole schedule (the paper's where it states one; where ours, listed under the "
+      f"table); other lines say what differs (a stop-when-fit line, the epoch it "
       f"stopped at: its numbers are those at the fit), and every line shows its \"ours − "
       f"paper\". Runs differing in seed alone are pooled: mean (min-max, seeds); two runs of "
       f"one seed count as one. A row without a run says \"{md.NOT_RUN}\". Train accuracy is "
@@ -206,7 +247,7 @@ def table1_markdown(rows: List[dict], sources: str) -> str:
              md.yes(r["weight_decay"])]
     paper_cells = [r["paper"]["train"]["text"], r["paper"]["test"]["text"]]
     body += paper_row_lines(r, fixed, paper_cells, accuracy_cells(("train", "test")), 5)
-  return "\n".join(lines + md.table(TABLE1_HEADER, body)) + "\n"
+  return "\n".join(lines + md.table(TABLE1_HEADER, body) + schedules_markdown(schedules())) + "\n"
 
 
 # ---- the appendix table ------------------------------------------------------------------------
