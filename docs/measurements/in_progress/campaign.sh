@@ -1,5 +1,6 @@
 #!/bin/bash
-# Issue 23 campaign from 2026-12-05 20:15 UTC on (campaign15.sh): campaign14.sh's queue with two more
+# Issue 23 campaign from 2026-12-05 20:20 UTC on (campaign16.sh): campaign15.sh's queue with a true-label
+# learning-rate probe at 0.001 (1,000 images) after the random-label ones. campaign15.sh: campaign14.sh's queue with two more
 # learning-rate probes below Inception without batch norm's 0.01 (0.003, 0.001; 1,000 random labels)
 # after the random-label scaling probes. campaign14.sh: campaign13.sh's queue with the AlexNet
 # weight-decay probe at TensorFlow's CIFAR-10 tutorial's weight decay (from PINNED_WD, the first
@@ -79,8 +80,8 @@ done
 sweep --settings=/work/runs/flags/probes/inception_nobn_random_labels_n1000.flags,/work/runs/flags/probes/inception_nobn_random_labels_n2000.flags,/work/runs/flags/probes/inception_nobn_random_labels_n4000.flags \
       --logdir=/work/runs/probes$SUFFIX --extra=--precision=$PREC
 # Learning-rate probes below 0.01: do the steps to fit stay ~1,200-1,600 (as from 0.01 to 0.05)?
-for lr in 0.003 0.001; do
-  name=inception_nobn_random_labels_n1000_lr$lr
+for name in inception_nobn_random_labels_n1000_lr0.003 inception_nobn_random_labels_n1000_lr0.001 \
+            inception_nobn_n1000_lr0.001; do
   if [[ -f /work/runs/probes$SUFFIX/probes-$name/results.json ]] && \
      ! grep -q '"status": "stopped"' /work/runs/probes$SUFFIX/probes-$name/results.json; then
     continue
