@@ -1,5 +1,6 @@
 #!/bin/bash
-# Issue 23 campaign from 2026-12-05 20:20 UTC on (campaign16.sh): campaign15.sh's queue with a true-label
+# Issue 23 campaign from 2026-12-05 20:25 UTC on (campaign17.sh): campaign16.sh's queue, its one-run
+# probes through one function (probe_once). campaign16.sh: campaign15.sh's queue with a true-label
 # learning-rate probe at 0.001 (1,000 images) after the random-label ones. campaign15.sh: campaign14.sh's queue with two more
 # learning-rate probes below Inception without batch norm's 0.01 (0.003, 0.001; 1,000 random labels)
 # after the random-label scaling probes. campaign14.sh: campaign13.sh's queue with the AlexNet
@@ -66,30 +67,23 @@ sweep --settings=/work/runs/flags/probes/inception_nobn_n1000.flags,/work/runs/f
 # Learning-rate probes: Inception without batch norm on 1,000 random labels at lr 0.03 and 0.05.
 # Either may diverge (its results.json says so): that is a result, so it neither stops the queue
 # nor runs again once it has a results.json; only the deadline (exit 3) stops here.
-for lr in 0.03 0.05; do
-  name=inception_nobn_random_labels_n1000_lr$lr
+probe_once() {  # one probe flagfile as its own sweep, in a subshell: a divergence is a result
+  local name=$1
   if [[ -f /work/runs/probes$SUFFIX/probes-$name/results.json ]] && \
      ! grep -q '"status": "stopped"' /work/runs/probes$SUFFIX/probes-$name/results.json; then
-    continue
+    return 0
   fi
   ( sweep --settings=/work/runs/flags/probes/$name.flags --logdir=/work/runs/probes$SUFFIX \
           --extra=--precision=$PREC )
-  rc=$?
-  if (( rc == 3 )); then exit 3; fi
-done
+  if (( $? == 3 )); then exit 3; fi
+}
+for lr in 0.03 0.05; do probe_once inception_nobn_random_labels_n1000_lr$lr; done
 sweep --settings=/work/runs/flags/probes/inception_nobn_random_labels_n1000.flags,/work/runs/flags/probes/inception_nobn_random_labels_n2000.flags,/work/runs/flags/probes/inception_nobn_random_labels_n4000.flags \
       --logdir=/work/runs/probes$SUFFIX --extra=--precision=$PREC
 # Learning-rate probes below 0.01: do the steps to fit stay ~1,200-1,600 (as from 0.01 to 0.05)?
 for name in inception_nobn_random_labels_n1000_lr0.003 inception_nobn_random_labels_n1000_lr0.001 \
             inception_nobn_n1000_lr0.001; do
-  if [[ -f /work/runs/probes$SUFFIX/probes-$name/results.json ]] && \
-     ! grep -q '"status": "stopped"' /work/runs/probes$SUFFIX/probes-$name/results.json; then
-    continue
-  fi
-  ( sweep --settings=/work/runs/flags/probes/$name.flags --logdir=/work/runs/probes$SUFFIX \
-          --extra=--precision=$PREC )
-  rc=$?
-  if (( rc == 3 )); then exit 3; fi
+  probe_once $name
 done
 # The appendix's AlexNet with the tutorial's weight decay (float32, stop when fit).
 wd_probe
