@@ -221,7 +221,7 @@ def _summary(entry: dict) -> str:
   if law is not None:
     sizes = ", ".join(f"{n:,}" for n in law["sizes"])
     text += (f"; fits at n = {sizes} give lr-steps ~ n^{law['exponent']:.2f}, "
-             f"**{entry['extrapolated_full']:.0f} at n = {FULL_N:,} (an extrapolation)**")
+             f"**{entry['extrapolated_full']:,.0f} at n = {FULL_N:,} (an extrapolation)**")
   if entry["measured_full"] is not None:
     text += f"; measured at n = {FULL_N:,}: {entry['measured_full']:.1f}"
     if law is not None:  # how far the extrapolation was off where it can be checked
