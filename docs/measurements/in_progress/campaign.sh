@@ -1,5 +1,7 @@
 #!/bin/bash
-# Issue 23 campaign from 2026-12-05 20:25 UTC on (campaign17.sh): campaign16.sh's queue, its one-run
+# Issue 23 campaign from 2026-12-05 20:50 UTC on (campaign18.sh): campaign17.sh's queue with the three
+# learning-rate probes below 0.01 (the true-label one first) before the random-label scaling probes
+# (n = 4,000 resumes after them). campaign17.sh: campaign16.sh's queue, its one-run
 # probes through one function (probe_once). campaign16.sh: campaign15.sh's queue with a true-label
 # learning-rate probe at 0.001 (1,000 images) after the random-label ones. campaign15.sh: campaign14.sh's queue with two more
 # learning-rate probes below Inception without batch norm's 0.01 (0.003, 0.001; 1,000 random labels)
@@ -78,13 +80,13 @@ probe_once() {  # one probe flagfile as its own sweep, in a subshell: a divergen
   if (( $? == 3 )); then exit 3; fi
 }
 for lr in 0.03 0.05; do probe_once inception_nobn_random_labels_n1000_lr$lr; done
-sweep --settings=/work/runs/flags/probes/inception_nobn_random_labels_n1000.flags,/work/runs/flags/probes/inception_nobn_random_labels_n2000.flags,/work/runs/flags/probes/inception_nobn_random_labels_n4000.flags \
-      --logdir=/work/runs/probes$SUFFIX --extra=--precision=$PREC
 # Learning-rate probes below 0.01: do the steps to fit stay ~1,200-1,600 (as from 0.01 to 0.05)?
-for name in inception_nobn_random_labels_n1000_lr0.003 inception_nobn_random_labels_n1000_lr0.001 \
-            inception_nobn_n1000_lr0.001; do
+for name in inception_nobn_n1000_lr0.001 inception_nobn_random_labels_n1000_lr0.003 \
+            inception_nobn_random_labels_n1000_lr0.001; do
   probe_once $name
 done
+sweep --settings=/work/runs/flags/probes/inception_nobn_random_labels_n1000.flags,/work/runs/flags/probes/inception_nobn_random_labels_n2000.flags,/work/runs/flags/probes/inception_nobn_random_labels_n4000.flags \
+      --logdir=/work/runs/probes$SUFFIX --extra=--precision=$PREC
 # The appendix's AlexNet with the tutorial's weight decay (float32, stop when fit).
 wd_probe
 git checkout -q --detach $PINNED || { echo "$(date -u) checkout of $PINNED failed"; exit 5; }
