@@ -1420,6 +1420,12 @@ def test_rate_sweeps_tell_a_steps_need_from_an_lr_steps_need(tmp_path):
   assert [r["outcome"] for r in rows][-4:] == [
       "not fit by step 7,000 (its end)", "fit at step 1,000", "fit at step 1,000",
       "diverged at step 17"]
+  # fit_steps.png draws the entries with a steps view only.
+  drawn = result["fit_steps_figure"]
+  assert drawn["drawn"] == ["Inception w/o BatchNorm, random labels"]
+  with open(drawn["path"], "rb") as f:
+    assert f.read(8) == PNG_SIGNATURE
+  assert "(fit_steps.png)" in text
   # Steps at or above a rate under the 0.95 decay: 0.95^e >= 0.3 for e = 0 .. 23.
   assert fit_budget.steps_at_or_above("inception_small_nobn", 0.003) == 24 * 390
 

@@ -3,7 +3,8 @@
 `write_report(logdirs, out_dir)` reads every run under the logdirs (recursively, any names) and
 the theory results there, and writes table1.md, table2.md, appendix.md, reduced.md, figures.md,
 claims.md, figure1a.png, figure1a_mlp.png, figure1b.png, figure1c.png, figure2b.png,
-fit_budget.png (table1.md's lr-steps to fit; its learning-rate sweeps) and report.json (the same numbers for scripts:
+fit_budget.png (table1.md's lr-steps to fit), fit_steps.png (the same in steps, where
+its learning-rate sweeps say steps bound a fit) and report.json (the same numbers for scripts:
 paper and ours side by side, ours empty where a setting was not run). Submodules import
 lazily: `rethinking.report.cells` (which the trainer's summary uses) costs no matplotlib.
 """
@@ -63,6 +64,8 @@ def build_report(logdirs: Sequence[str], out_dir: str) -> dict:
   }
   report["fit_budget"] = fit_budget_lib.fit_budget(runs, report["rate_sweeps"])
   report["fit_budget_figure"] = fit_budget_lib.figure(report["fit_budget"], path("fit_budget"))
+  report["fit_steps_figure"] = fit_budget_lib.steps_figure(report["fit_budget"],
+                                                           path("fit_steps"))
   report["runs_not_in_any_table_or_figure"] = sorted(set(runs) - _used(report))
   report["claims"] = claims_lib.ledger(report)
   sources = ", ".join(f"`{d}`" for d in logdirs)

@@ -300,7 +300,48 @@ def markdown(entries: List[dict], sweeps: Sequence[dict] = ()) -> List[str]:
     out += ([f"- {_summary(e)}" for e in entries]
             + ["", "![lr-steps to fit against n, with each law and each schedule's sum]"
                    "(fit_budget.png)", ""])
+    if any(e.get("steps_view") for e in entries):
+      out += ["![steps to fit against n where steps bound a fit, with each steps law and the "
+              "steps each schedule runs at a rate that trained a fit](fit_steps.png)", ""]
   return out + sweeps_markdown(list(sweeps))
+
+
+def steps_figure(entries: List[dict], path: str) -> dict:
+  """fit_steps.png, for each model and labels whose rate sweeps say its fits need steps
+  (steps_view): steps to fit against n at the model's rate (log-log), the steps law drawn out to
+  the full set, and the steps its Table 1 schedule runs at n = 50,000 at or above the lowest rate
+  a fit trained at (a horizontal mark at the full set): a law above its mark needs more."""
+  # pylint: disable=import-outside-toplevel
+  from rethinking.report import plotting  # matplotlib: only where a figure is drawn
+  fig, ax = plotting.new_figure("Steps to fit the training set (CIFAR-10), where steps bound it")
+  with_view = [e for e in entries if e.get("steps_view")]
+  models = sorted({e["model"] for e in entries})
+  colors = {m: f"C{i}" for i, m in enumerate(models)}
+  drawn = []
+  for e in with_view:
+    color, random = colors[e["model"]], e["labels"] == "random labels"
+    name = f"{plotting.model_label(e['model'])}, {e['labels']}"
+    own = [line for line in e["fits"] if line["in_law"]]
+    ax.plot([line["n"] for line in own], [line["steps_to_fit"] for line in own],
+            "s" if random else "o", color=color, fillstyle="full" if random else "none",
+            label=name)
+    view = e["steps_view"]
+    law = view["power_law"]
+    if law is not None:
+      grid = np.geomspace(min(law["sizes"]), FULL_N, 50)
+      ax.plot(grid, law["coefficient"] * grid ** law["exponent"], "--" if random else "-.",
+              color=color, linewidth=1)
+    ax.plot([FULL_N], [view["schedule_steps_at_or_above"]], "v" if random else "_",
+            color=color, markersize=10 if random else 18, markeredgewidth=2,
+            label=f"{name}: steps at lr >= {view['lowest_fit_rate']:.2g}")
+    drawn.append(name)
+  ax.set_xscale("log")
+  ax.set_yscale("log")
+  ax.set_xlabel("training examples n")
+  ax.set_ylabel("steps to 100% train accuracy")
+  plotting.finish(fig, ax, path, drawn, ["No model's rate sweeps say its fits need steps."],
+                  fontsize=7)
+  return {"path": path, "drawn": drawn}
 
 
 def figure(entries: List[dict], path: str) -> dict:
@@ -314,13 +355,20 @@ def figure(entries: List[dict], path: str) -> dict:
   fig, ax = plotting.new_figure("Summed learning rate to fit the training set (CIFAR-10)")
   models = sorted({e["model"] for e in entries})
   colors = {m: f"C{i}" for i, m in enumerate(models)}
-  drawn = []
+  drawn, others_drawn = [], False
   for e in entries:
     color, random = colors[e["model"]], e["labels"] == "random labels"
     name = f"{plotting.model_label(e['model'])}, {e['labels']}"
-    xs = [line["n"] for line in e["fits"]]
-    ax.plot(xs, [line["lr_steps"] for line in e["fits"]], "s" if random else "o", color=color,
-            fillstyle="full" if random else "none", label=name)
+    own = [line for line in e["fits"] if line["in_law"]]
+    ax.plot([line["n"] for line in own], [line["lr_steps"] for line in own],
+            "s" if random else "o", color=color, fillstyle="full" if random else "none",
+            label=name)
+    # Fits at another rate than the model's: what the rate sweeps test, not points of the law.
+    other = [line for line in e["fits"] if not line["in_law"]]
+    if other:  # one legend entry for all of them: the colour says the model
+      ax.plot([line["n"] for line in other], [line["lr_steps"] for line in other], "x",
+              color=color, label=None if others_drawn else "x: at another lr (not in a law)")
+      others_drawn = True
     law = e["power_law"]
     if law is not None:
       grid = np.geomspace(min(law["sizes"]), FULL_N, 50)
