@@ -983,6 +983,45 @@ def test_figure2b_stability_sums_falls_at_the_evaluations_both_runs_made(tmp_pat
       result["markdown"]["figures.md"])
 
 
+def test_figure2b_holds_the_rate_fixed_with_a_batch_norm_run_at_the_other_models_rate(tmp_path):
+  # The drawn pair trains each model at its own rate (0.1 / 0.01): a batch-norm run at 0.01 with
+  # the rest of the schedule of the run without batch norm gives the falls at one rate.
+  def history(train, test):
+    return [{"epoch": i + 1.0, "step": 7 * (i + 1), "train_accuracy": a / 100,
+             "test_accuracy": t / 100, "running_train_loss": 1.0}
+            for i, (a, t) in enumerate(zip(train, test))]
+  sub = dict(train_size=1000, lr_decay=0.999, epochs=3)
+  make_run(tmp_path, "bn", config("inception_small", **sub), train=1.0, test=0.5,
+           history=history([50, 80, 100], [40, 45, 50]))
+  make_run(tmp_path, "nobn", config("inception_small_nobn", **sub), train=0.6, test=0.4,
+           history=history([30, 20, 60], [35, 30, 40]))
+  result = report.build_report([str(tmp_path)], str(tmp_path / "out"))
+  assert result["figures"]["figure2b"]["same_rate"] == {"learning_rate": 0.01, "run": None}
+  assert "no completed batch-norm run at lr 0.01" in result["markdown"]["figures.md"]
+  # A batch-norm run at 0.01 but another decay is not the pair; at the same schedule it is.
+  make_run(tmp_path, "bn_lr0.01_decay", config("inception_small", learning_rate=0.01,
+                                               train_size=1000, lr_decay=0.95, epochs=3),
+           train=0.7, test=0.4, history=history([20, 40, 70], [20, 30, 40]))
+  make_run(tmp_path, "bn_lr0.01", config("inception_small", learning_rate=0.01, **sub),
+           train=0.7, test=0.45, history=history([40, 35, 70], [30, 38, 45]))
+  result = report.build_report([str(tmp_path)], str(tmp_path / "out"))
+  figure = result["figures"]["figure2b"]
+  # The drawn pair is still each model at its own rate.
+  assert {c["learning_rate"] for c in figure["curves"]} == {0.1, 0.01}
+  pair = figure["same_rate"]
+  assert pair["run"].endswith("bn_lr0.01")
+  by_model = pair["stability"]["by_model"]
+  assert by_model["inception_small"]["train"]["summed"] == pytest.approx(5.0)
+  assert by_model["inception_small_nobn"]["train"]["summed"] == pytest.approx(10.0)
+  assert by_model["inception_small_nobn"]["test"]["summed"] == pytest.approx(5.0)
+  assert by_model["inception_small"]["test"]["summed"] == pytest.approx(0.0)
+  assert "At one learning rate (lr 0.01" in result["markdown"]["figures.md"]
+  claim = [c for c in result["claims"] if c["claim"].startswith("Figure 2b")][0]
+  (line,) = [e for e in claim["evidence"] if e.startswith("Figure 2b stability at one rate")]
+  assert "train accuracy 5.00 vs 10.00 points, test accuracy 0.00 vs 5.00" in line
+  assert "stabilizes: not measured" in claim["scope"]  # evidence only: a subset, not counted
+
+
 def test_figure2b_with_batch_norm_falling_more_is_only_partly(tmp_path):
   # Higher test accuracy with batch norm but a noisier curve: one part of the claim of two.
   _, claim = _figure2b_pair(tmp_path, bn_train=[50, 40, 100], nobn_train=[40, 60, 100],

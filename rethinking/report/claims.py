@@ -248,6 +248,7 @@ def batch_norm_claim(figure2b: dict, table1: List[dict]) -> dict:
     if finished:
       ok.append((bn["final_test_accuracy"] or 0) > (nobn["final_test_accuracy"] or 0))
     stable = _stability(figure2b.get("stability"), evidence, counted=converged)
+    _same_rate_evidence(figure2b.get("same_rate"), evidence)
   paper_lines = {row["setting"]: e for row, e in _completed(table1) if e["paper_schedule"]}
   for with_bn, without in (("inception", "inception_nobn"), ("inception_wd", "inception_nobn_wd")):
     if with_bn in paper_lines and without in paper_lines:
@@ -300,6 +301,24 @@ def _stability(stable, evidence: List[str], counted: bool):
   if not counted:
     return None
   return all(bn[split]["summed"] < nobn[split]["summed"] for split in ("train", "test"))
+
+
+def _same_rate_evidence(pair, evidence: List[str]) -> None:
+  """The falls with the rate held fixed (figure2b.same_rate): evidence beside the pair drawn,
+  which trains each model at its own rate; never counted in the verdict."""
+  if not pair or not pair.get("run"):
+    return
+  stable = pair["stability"]
+  if min(stable["train_evaluations"], stable["test_evaluations"]) < 2:
+    return
+  bn, nobn = (stable["by_model"][m] for m in ("inception_small", "inception_small_nobn"))
+  evidence.append(
+      f"Figure 2b stability at one rate (lr {pair['learning_rate']:g} for both): summed falls "
+      f"with vs without batch norm, train accuracy {bn['train']['summed']:.2f} vs "
+      f"{nobn['train']['summed']:.2f} points, test accuracy {bn['test']['summed']:.2f} vs "
+      f"{nobn['test']['summed']:.2f} ({stable['train_evaluations']} / "
+      f"{stable['test_evaluations']} evaluations both runs made; {pair['ran_on']}; evidence "
+      f"on the rate, not counted)")
 
 
 def regularization_claim(table1: List[dict], appendix: List[dict]) -> dict:

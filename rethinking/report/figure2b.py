@@ -4,11 +4,13 @@ drawn at one schedule (relative to each model's own defaults: without batch norm
 learning rate is 0.01), preferring a schedule that has both, then full data."""
 from __future__ import annotations
 
-from typing import Dict, List, Mapping
+import math
+from typing import Dict, List, Mapping, Optional
 
 import numpy as np
 
 from rethinking import paper
+from rethinking.report import cells
 from rethinking.report import markdown as md
 from rethinking.report import plotting
 from rethinking.report.runs import Run, ran_on, shared_precision
@@ -61,6 +63,7 @@ def figure2b(runs: Mapping[str, Run], path: str) -> dict:
                   "steps": run.results.step, "ran_on": ran_on([run]),
                   "measured_on": ran_on([run], data=False)})
   stable = stability(drawn_runs) if len(drawn_runs) == 2 else None
+  at_one_rate = same_rate(runs, drawn_runs)
   ax.set_xlabel("thousand steps")
   ax.set_ylabel("accuracy")
   ax.set_ylim(0, 1.02)
@@ -72,7 +75,41 @@ def figure2b(runs: Mapping[str, Run], path: str) -> dict:
                                          "norm on CIFAR-10, true labels, no regularization."],
                   fontsize=8, title=title, title_fontsize=7)
   return {"path": path, "curves": drawn, "legend_title": title, "stability": stable,
-          "note": None if drawn else "no runs"}
+          "same_rate": at_one_rate, "note": None if drawn else "no runs"}
+
+
+def _schedule(run: Run) -> tuple:
+  t = run.config.train
+  return (run.config.data.name, run.train_size, round(t.learning_rate, 12), t.lr_decay,
+          t.epochs, t.batch_size, t.momentum, cells.stops_when_fit(run.config))
+
+
+def same_rate(runs: Mapping[str, Run], drawn_runs: List[Run]) -> Optional[dict]:
+  """Stability with the rate held fixed: the drawn run without batch norm beside a completed
+  batch-norm run at its learning rate and the rest of its schedule (data, n, decay, epochs,
+  batch, momentum, stop when fit), the same seed and precision preferred. The drawn pair trains
+  each model at its own rate (0.1 / 0.01), so that a smoother curve may be the lower rate's;
+  this pair separates the two. None when the drawn pair shares a rate or lacks the run without
+  batch norm; {"run": None} when no such batch-norm run exists."""
+  by_model = {run.model: run for run in drawn_runs}
+  nobn, bn = by_model.get("inception_small_nobn"), by_model.get("inception_small")
+  if nobn is None or (bn is not None and math.isclose(bn.config.train.learning_rate,
+                                                      nobn.config.train.learning_rate)):
+    return None
+  pool = [r for r in runs.values()
+          if r.model == "inception_small" and r.completed
+          and r.kind.condition == "true_labels" and not r.kind.regularized
+          and not cells.probes(r.config) and _schedule(r) == _schedule(nobn)]
+  out = {"learning_rate": nobn.config.train.learning_rate, "run": None}
+  if not pool:
+    return out
+  pick = sorted(pool, key=lambda r: (r.seed != nobn.seed,
+                                     r.results.precision != nobn.results.precision, r.path))[0]
+  out.update({"run": pick.path, "ran_on": ran_on([pick, nobn]),
+              "final_train_accuracy": pick.accuracy("train"),
+              "final_test_accuracy": pick.accuracy("test"),
+              "stability": stability([pick, nobn])})
+  return out
 
 
 def _falls(values: List[float]) -> Dict[str, float]:
@@ -121,9 +158,33 @@ def markdown(figure: dict) -> List[str]:
             f"{stable['test_last_step']:,}); each model at its own learning rate.", ""]
     out += md.table(("model", "train: summed falls (points)", "largest", "falls",
                      "test: summed falls (points)", "largest", "falls"),
-                    [(plotting.model_label(model), *(
-                        text for split in ("train", "test") for text in (
-                            f"{v[split]['summed']:.2f}", f"{v[split]['largest']:.2f}",
-                            v[split]["falls"])))
-                     for model, v in stable["by_model"].items()])
+                    _falls_rows(stable))
+  out += _same_rate_markdown(figure.get("same_rate"))
   return out + [""]
+
+
+def _falls_rows(stable: dict) -> List[tuple]:
+  return [(plotting.model_label(model), *(
+      text for split in ("train", "test") for text in (
+          f"{v[split]['summed']:.2f}", f"{v[split]['largest']:.2f}", v[split]["falls"])))
+          for model, v in stable["by_model"].items()]
+
+
+def _same_rate_markdown(pair: Optional[dict]) -> List[str]:
+  if not pair:
+    return []
+  lr = pair["learning_rate"]
+  if pair["run"] is None:
+    return ["", f"At one learning rate: no completed batch-norm run at lr {lr:g} with the "
+            f"schedule of the run without batch norm, so the falls above compare each model at "
+            f"its own rate, and a smoother curve may be the lower rate's.", ""]
+  stable = pair["stability"]
+  out = ["", f"At one learning rate (lr {lr:g}, the rate of the run without batch norm; "
+         f"batch norm's run `{pair['run']}`, final train / test "
+         f"{md.number(pair['final_train_accuracy'])} / {md.number(pair['final_test_accuracy'])}"
+         f"%): the same falls, read at the {stable['train_evaluations']} evaluations with train "
+         f"accuracy and the {stable['test_evaluations']} with test accuracy both runs made "
+         f"({pair['ran_on']}).", ""]
+  return out + md.table(("model", "train: summed falls (points)", "largest", "falls",
+                         "test: summed falls (points)", "largest", "falls"),
+                        _falls_rows(stable))

@@ -1,5 +1,7 @@
 #!/bin/bash
-# Issue 23 campaign from 2026-12-05 21:05 UTC on (campaign19.sh): campaign18.sh's queue with what the
+# Issue 23 campaign from 2026-12-05 21:20 UTC on (campaign20.sh): campaign19.sh's queue with Figure 2b's
+# batch-norm run at lr 0.01 on 1,000 images (float32, ~6 min) before the AlexNet weight-decay probe.
+# campaign19.sh: campaign18.sh's queue with what the
 # no-batch-norm decision (keep the paper's decay) left optional moved to the end: the random-label
 # row without batch norm (expected not to fit), the lr 0.001 random-label probe and the n = 4,000
 # scaling probe (resumes). campaign18.sh: campaign17.sh's queue with the three
@@ -87,6 +89,9 @@ for lr in 0.03 0.05; do probe_once inception_nobn_random_labels_n1000_lr$lr; don
 for name in inception_nobn_n1000_lr0.001 inception_nobn_random_labels_n1000_lr0.003; do
   probe_once $name
 done
+# Figure 2b at one learning rate: Inception with batch norm at 0.01 on the n = 1,000 pair's
+# schedule (float32, as that pair: no --extra).
+sweep --settings=/work/runs/flags/probes/fig2b_inception_bn_lr0.01.flags --logdir=/work/runs/probes
 # The appendix's AlexNet with the tutorial's weight decay (float32, stop when fit).
 wd_probe
 git checkout -q --detach $PINNED || { echo "$(date -u) checkout of $PINNED failed"; exit 5; }
