@@ -306,6 +306,19 @@ def markdown(entries: List[dict], sweeps: Sequence[dict] = ()) -> List[str]:
   return out + sweeps_markdown(list(sweeps))
 
 
+def _draw_fits(ax, entry: dict, key: str, law: Optional[dict], color: str, name: str) -> None:
+  """One model and labels' fits at its own rate (circles true, squares random labels) and its
+  law drawn out to the full set (dash-dot true, dashed random), `key` on the y axis."""
+  random = entry["labels"] == "random labels"
+  own = [line for line in entry["fits"] if line["in_law"]]
+  ax.plot([line["n"] for line in own], [line[key] for line in own], "s" if random else "o",
+          color=color, fillstyle="full" if random else "none", label=name)
+  if law is not None:
+    grid = np.geomspace(min(law["sizes"]), FULL_N, 50)
+    ax.plot(grid, law["coefficient"] * grid ** law["exponent"], "--" if random else "-.",
+            color=color, linewidth=1)
+
+
 def steps_figure(entries: List[dict], path: str) -> dict:
   """fit_steps.png, for each model and labels whose rate sweeps say its fits need steps
   (steps_view): steps to fit against n at the model's rate (log-log), the steps law drawn out to
@@ -321,16 +334,8 @@ def steps_figure(entries: List[dict], path: str) -> dict:
   for e in with_view:
     color, random = colors[e["model"]], e["labels"] == "random labels"
     name = f"{plotting.model_label(e['model'])}, {e['labels']}"
-    own = [line for line in e["fits"] if line["in_law"]]
-    ax.plot([line["n"] for line in own], [line["steps_to_fit"] for line in own],
-            "s" if random else "o", color=color, fillstyle="full" if random else "none",
-            label=name)
     view = e["steps_view"]
-    law = view["power_law"]
-    if law is not None:
-      grid = np.geomspace(min(law["sizes"]), FULL_N, 50)
-      ax.plot(grid, law["coefficient"] * grid ** law["exponent"], "--" if random else "-.",
-              color=color, linewidth=1)
+    _draw_fits(ax, e, "steps_to_fit", view["power_law"], color, name)
     ax.plot([FULL_N], [view["schedule_steps_at_or_above"]], "v" if random else "_",
             color=color, markersize=10 if random else 18, markeredgewidth=2,
             label=f"{name}: steps at lr >= {view['lowest_fit_rate']:.2g}")
@@ -357,23 +362,15 @@ def figure(entries: List[dict], path: str) -> dict:
   colors = {m: f"C{i}" for i, m in enumerate(models)}
   drawn, others_drawn = [], False
   for e in entries:
-    color, random = colors[e["model"]], e["labels"] == "random labels"
+    color = colors[e["model"]]
     name = f"{plotting.model_label(e['model'])}, {e['labels']}"
-    own = [line for line in e["fits"] if line["in_law"]]
-    ax.plot([line["n"] for line in own], [line["lr_steps"] for line in own],
-            "s" if random else "o", color=color, fillstyle="full" if random else "none",
-            label=name)
+    _draw_fits(ax, e, "lr_steps", e["power_law"], color, name)
     # Fits at another rate than the model's: what the rate sweeps test, not points of the law.
     other = [line for line in e["fits"] if not line["in_law"]]
     if other:  # one legend entry for all of them: the colour says the model
       ax.plot([line["n"] for line in other], [line["lr_steps"] for line in other], "x",
               color=color, label=None if others_drawn else "x: at another lr (not in a law)")
       others_drawn = True
-    law = e["power_law"]
-    if law is not None:
-      grid = np.geomspace(min(law["sizes"]), FULL_N, 50)
-      ax.plot(grid, law["coefficient"] * grid ** law["exponent"], "--" if random else "-.",
-              color=color, linewidth=1)
     drawn.append(name)
   # What the Table 1 schedule (its epochs at its batch) sums to at each n: proportional to n.
   low = min(line["n"] for e in entries for line in e["fits"]) if entries else FULL_N
