@@ -1459,6 +1459,14 @@ def test_rate_sweeps_tell_a_steps_need_from_an_lr_steps_need(tmp_path):
   assert [r["outcome"] for r in rows][-4:] == [
       "not fit by step 7,000 (its end)", "fit at step 1,000", "fit at step 1,000",
       "diverged at step 17"]
+  # A measured full-data fit decides the steps verdict (with its model's Table 1 schedule).
+  make_run(tmp_path, "full", config("inception_small_nobn", kind="random_labels"), train=1.0,
+           test=0.1, steps_to_fit=300)
+  measured = report.build_report([str(tmp_path)], str(tmp_path / "m"))
+  (_, full_entry) = measured["fit_budget"]
+  assert full_entry["steps_view"]["measured_full"] == 300
+  assert ("measured at n = 50,000: 300 steps: fits within those steps (measured)"
+          in measured["markdown"]["table1.md"])
   # fit_steps.png draws the entries with a steps view only.
   drawn = result["fit_steps_figure"]
   assert drawn["drawn"] == ["Inception w/o BatchNorm, random labels"]

@@ -194,13 +194,15 @@ def fit_budget(runs: Mapping[str, Run],
         if line["in_law"] and line["n"] < FULL_N:
           step_sizes.setdefault(line["n"], []).append(line["steps_to_fit"])
       steps_law = power_law({n: sum(v) / len(v) for n, v in step_sizes.items()})
+      full = [line["steps_to_fit"] for line in lines if line["in_law"] and line["n"] == FULL_N]
       lowest = min(w["lowest_fit_rate"] for w in in_steps)
       steps_view = {"sweeps": [(w["n"], w["exponent"]) for w in in_steps],
                     "lowest_fit_rate": lowest,
                     "schedule_steps_at_or_above": steps_at_or_above(model, lowest),
                     "power_law": steps_law,
                     "extrapolated_full": None if steps_law is None else
-                    steps_law["coefficient"] * FULL_N ** steps_law["exponent"]}
+                    steps_law["coefficient"] * FULL_N ** steps_law["exponent"],
+                    "measured_full": sum(full) / len(full) if full else None}
     out.append({"model": model, "labels": labels, "fits": lines, "power_law": law,
                 "extrapolated_full": extrapolated, "measured_full": mean.get(FULL_N),
                 "supply": supply, "steps_view": steps_view,
@@ -233,20 +235,25 @@ def _summary(entry: dict) -> str:
   view = entry.get("steps_view")
   if view:
     sweeps = "; ".join(f"at n = {n:,} steps to fit ~ lr^{k:.2f}" for n, k in view["sweeps"])
-    text += (f" But the rate sweeps below ({sweeps}) say its fits need steps at a rate that "
-             f"trains more than summed rate, so in steps: the schedule runs "
-             f"{view['schedule_steps_at_or_above']:,} steps at lr >= "
-             f"{view['lowest_fit_rate']:.2g} (the lowest rate a fit in the sweeps trained at, its "
-             f"last step's) at n = {FULL_N:,}")
+    supply = view["schedule_steps_at_or_above"]
+    text += (f" The rate sweeps below ({sweeps}) say steps at a rate that trains, more than "
+             f"summed rate, are what its fits need. In steps: the schedule runs {supply:,} steps "
+             f"at lr >= {view['lowest_fit_rate']:.2g} (the lowest rate a fit in the sweeps "
+             f"trained at, its last step's) at n = {FULL_N:,}")
     law = view["power_law"]
     if law is not None:
       sizes = ", ".join(f"{n:,}" for n in law["sizes"])
-      need = view["extrapolated_full"]
-      text += (f"; fits at n = {sizes} give steps ~ n^{law['exponent']:.2f}, **{need:,.0f} "
-               f"steps at n = {FULL_N:,} (an extrapolation)**: "
-               + ("fits within those steps" if need <= view["schedule_steps_at_or_above"]
-                  else "needs more steps than the schedule runs at those rates")
-               + " (estimate)")
+      text += (f"; fits at n = {sizes} give steps ~ n^{law['exponent']:.2f}, "
+               f"**{view['extrapolated_full']:,.0f} steps at n = {FULL_N:,} (an "
+               f"extrapolation)**")
+    measured = view.get("measured_full")
+    if measured is not None:
+      text += f"; measured at n = {FULL_N:,}: {measured:,.0f} steps"
+    need = measured if measured is not None else view["extrapolated_full"]
+    if need is not None:
+      text += (": " + ("fits within those steps" if need <= supply
+                       else "needs more steps than the schedule runs at those rates")
+               + (" (measured)" if measured is not None else " (estimate)"))
     text += "."
   return text
 
