@@ -178,6 +178,8 @@ RANDOM_LABELS_WITH_REGULARIZATION = {(r.model, r.regularizer): r.train for r in 
 REGISTRY_NAMES = {"Inception": "inception_small", "Inception w/o BatchNorm": "inception_small_nobn",
                   "Alexnet": "alexnet_small", "MLP 3x512": "mlp_3x512", "MLP 1x512": "mlp_1x512",
                   "Inception V3": "inception_v3"}
+# ... and back: the paper's name of a registry model.
+PAPER_NAMES = {registry: name for name, registry in REGISTRY_NAMES.items()}
 
 # Section 5: test error (%) of minimum-norm kernel interpolation. The paper does not name the
 # kernel behind the MNIST 1.2% / 0.6%: they are filed under "gaussian" because the first author's

@@ -23,7 +23,6 @@ from rethinking.report.verdicts import (FAILS, FULL_N, HOLDS, NOT_MEASURED, PART
                                         _claim, scoped, sizes_text as _sizes)
 
 CHANCE = 10.0
-MODEL_NAMES = {registry: name for name, registry in paper.REGISTRY_NAMES.items()}
 FIGURE1BC_MODELS = ("Inception", "Alexnet", "MLP 1x512")  # the models of the paper's Figure 1
 
 
@@ -111,7 +110,7 @@ def figure1a_claim(figures: List[dict]) -> dict:
     drawn = {c["condition"]: c for c in f["curves"]}
     if not drawn:
       continue
-    model = MODEL_NAMES.get(f["model"], f["model"])
+    model = paper.PAPER_NAMES.get(f["model"], f["model"])
     # One line's conditions may have run on different hosts or precisions (a bf16 run pools
     # with float32 once its check passed): then each condition names its own.
     shared, on = _on(*(v["measured_on"] for v in drawn.values()))
@@ -149,7 +148,7 @@ def figure1a_claim(figures: List[dict]) -> dict:
 
 
 def _line_model(line: dict) -> str:
-  return MODEL_NAMES.get(line["model"], line["model"])
+  return paper.PAPER_NAMES.get(line["model"], line["model"])
 
 
 def _levels_text(ps: Sequence[float]) -> str:

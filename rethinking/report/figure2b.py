@@ -79,6 +79,8 @@ def figure2b(runs: Mapping[str, Run], path: str) -> dict:
 
 
 def _schedule(run: Run) -> tuple:
+  """The absolute schedule: cells.schedule_key is relative to each model's defaults, under which
+  lr 0.01 is the default without batch norm and a deviation with it."""
   t = run.config.train
   return (run.config.data.name, run.train_size, round(t.learning_rate, 12), t.lr_decay,
           t.epochs, t.batch_size, t.momentum, cells.stops_when_fit(run.config))
@@ -156,18 +158,19 @@ def markdown(figure: dict) -> List[str]:
             f"{stable['train_evaluations']} evaluations with train accuracy and the "
             f"{stable['test_evaluations']} with test accuracy both runs made (up to step "
             f"{stable['test_last_step']:,}); each model at its own learning rate.", ""]
-    out += md.table(("model", "train: summed falls (points)", "largest", "falls",
-                     "test: summed falls (points)", "largest", "falls"),
-                    _falls_rows(stable))
+    out += _falls_table(stable)
   out += _same_rate_markdown(figure.get("same_rate"))
   return out + [""]
 
 
-def _falls_rows(stable: dict) -> List[tuple]:
-  return [(plotting.model_label(model), *(
-      text for split in ("train", "test") for text in (
-          f"{v[split]['summed']:.2f}", f"{v[split]['largest']:.2f}", v[split]["falls"])))
-          for model, v in stable["by_model"].items()]
+def _falls_table(stable: dict) -> List[str]:
+  return md.table(("model", "train: summed falls (points)", "largest", "falls",
+                   "test: summed falls (points)", "largest", "falls"),
+                  [(plotting.model_label(model), *(
+                      text for split in ("train", "test") for text in (
+                          f"{v[split]['summed']:.2f}", f"{v[split]['largest']:.2f}",
+                          v[split]["falls"])))
+                   for model, v in stable["by_model"].items()])
 
 
 def _same_rate_markdown(pair: Optional[dict]) -> List[str]:
@@ -185,6 +188,4 @@ def _same_rate_markdown(pair: Optional[dict]) -> List[str]:
          f"%): the same falls, read at the {stable['train_evaluations']} evaluations with train "
          f"accuracy and the {stable['test_evaluations']} with test accuracy both runs made "
          f"({pair['ran_on']}).", ""]
-  return out + md.table(("model", "train: summed falls (points)", "largest", "falls",
-                         "test: summed falls (points)", "largest", "falls"),
-                        _falls_rows(stable))
+  return out + _falls_table(stable)

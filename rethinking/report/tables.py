@@ -207,7 +207,7 @@ def schedules() -> List[dict]:
 
 
 def schedules_markdown(lines: List[dict]) -> List[str]:
-  rows = [(plotting_name(l["model"]), FIELD_WORDS.get(l["field"], l["field"]),
+  rows = [(paper.PAPER_NAMES.get(l["model"], l["model"]), FIELD_WORDS.get(l["field"], l["field"]),
            "not stated" if l["paper"] is None else f"{l['paper']:g} ({l['source']})",
            f"{l['ours']:g}", l["why"] or "-") for l in lines]
   return md.section(
@@ -221,10 +221,6 @@ def schedules_markdown(lines: List[dict]) -> List[str]:
 
 FIELD_WORDS = {"learning_rate": "initial lr", "lr_decay": "lr decay / epoch",
                "batch_size": "batch size"}
-
-
-def plotting_name(model: str) -> str:
-  return next((k for k, v in paper.REGISTRY_NAMES.items() if v == model), model)
 
 
 def table1_markdown(rows: List[dict], sources: str) -> str:
