@@ -1537,3 +1537,98 @@ def test_the_fit_budget_extrapolates_random_label_fits_to_the_full_set(tmp_path)
   assert entry["measured_full"] == pytest.approx(want)
   assert entry["verdict"] == "fits within the budget"
   assert f"({want / 500:.2f}x the extrapolation)" in result["markdown"]["table1.md"]
+
+
+# ---- issue 23's fidelity targets ----------------------------------------------------------------
+def _fidelity(result, setting):
+  (entry,) = [e for e in result["fidelity"] if e["setting"] == setting]
+  return entry
+
+
+def test_fidelity_targets_bound_random_label_train_and_true_label_test_per_model(tmp_path):
+  # Random labels: 99.0% of the training set; true labels: within 2 points of the paper's test
+  # accuracy either side, AlexNet 3.
+  make_run(tmp_path, "mlp_rl", config("mlp_1x512", kind="random_labels", prob=1.0), train=0.989)
+  make_run(tmp_path, "mlp3_rl", config("mlp_3x512", kind="random_labels", prob=1.0),
+           train=0.990)
+  make_run(tmp_path, "alexnet", config("alexnet_small"), train=1.0, test=(76.07 - 2.9) / 100)
+  make_run(tmp_path, "inception", config("inception_small"), train=1.0,
+           test=(85.75 - 2.1) / 100)
+  make_run(tmp_path, "mlp3", config("mlp_3x512"), train=1.0, test=(52.39 + 2.1) / 100)
+  result = report.build_report([str(tmp_path)], str(tmp_path / "out"))
+  status = {s: _fidelity(result, s)["status"] for s in (
+      "mlp_1x512_random_labels", "mlp_3x512_random_labels", "alexnet", "inception", "mlp_3x512",
+      "inception_crop")}
+  assert status == {"mlp_1x512_random_labels": "outside", "mlp_3x512_random_labels": "met",
+                    "alexnet": "met", "inception": "outside", "mlp_3x512": "outside",
+                    "inception_crop": md.NOT_RUN}
+  assert _fidelity(result, "alexnet")["difference"] == pytest.approx(-2.9)
+  section = result["markdown"]["table1.md"].split("## Fidelity targets")[1].split("\n## ")[0]
+  assert "outside: 3 (inception, mlp_3x512, mlp_1x512_random_labels)" in section
+  rows = {r["setting"]: r for r in md.parse_table(section.split("\n\n", 2)[2])}
+  assert rows["alexnet"]["target"] == "test within 3 points of 76.07"
+  assert rows["mlp_1x512_random_labels"]["ours"] == "train 98.90"
+
+
+def test_a_true_label_row_outside_its_target_carries_the_jpeg_trends_shift(tmp_path):
+  # The unregularized row with two JPEG probes: (0, 81.5), (4, 78), (8, 76) -> 83.3125 at
+  # minus 3.0, a shift of +1.8125 from the reference's 81.50 at its fit.
+  reference = {e: 0.80 + 0.001 * e for e in range(1, 31)}  # 83.00 at its end
+  _curve_run(tmp_path, "table1-inception", config("inception_small"), reference, 15)
+  jpeg = lambda q, rmse: {"quality": q, "rmse": rmse, "anchor_quality": 75,  # noqa: E731
+                          "anchor_rmse": 3.0, "measured_on": "train split, 50000 images"}
+  _curve_run(tmp_path, "q50", config("inception_small", jpeg_quality=50, stop_when_fit=True),
+             {e: 0.78 for e in range(1, 17)}, 16, jpeg=jpeg(50, 4.0))
+  _curve_run(tmp_path, "q30", config("inception_small", jpeg_quality=30, stop_when_fit=True),
+             {e: 0.76 for e in range(1, 18)}, 17, jpeg=jpeg(30, 8.0))
+  # Random crop, 86.00 (paper 89.31: -3.31); with the shift 87.81 (-1.50): within.
+  make_run(tmp_path, "crop", config("inception_small", augment=True), train=1.0, test=0.86)
+  # Crop + weight decay, 84.00 (paper 89.05: -5.05); with the shift 85.81: still outside.
+  make_run(tmp_path, "crop_wd", config("inception_small", augment=True, weight_decay=5e-4),
+           train=1.0, test=0.84)
+  # AlexNet has no JPEG trend here: outside, and nothing to say.
+  make_run(tmp_path, "alexnet", config("alexnet_small"), train=1.0, test=0.70)
+  result = report.build_report([str(tmp_path)], str(tmp_path / "out"))
+  (crop_note,) = _fidelity(result, "inception_crop")["notes"]
+  assert crop_note["shift"] == pytest.approx(1.8125)
+  assert crop_note["estimate"] == pytest.approx(87.8125)
+  assert crop_note["within"]
+  (wd_note,) = _fidelity(result, "inception_crop_wd")["notes"]
+  assert wd_note["estimate_minus_paper"] == pytest.approx(84.0 + 1.8125 - 89.05)
+  assert not wd_note["within"]
+  (own,) = _fidelity(result, "inception")["notes"]  # the trend's own row, read at its end
+  assert own["estimate"] == pytest.approx(83.0 + 1.8125)
+  assert _fidelity(result, "alexnet")["status"] == "outside"
+  assert _fidelity(result, "alexnet")["notes"] == []
+  section = result["markdown"]["table1.md"].split("## Fidelity targets")[1].split("\n## ")[0]
+  assert "with it 87.81 (-1.50), within the target" in section
+  assert "with it 85.81 (-3.24), still outside it" in section
+
+
+def test_a_random_label_row_outside_its_target_cites_the_fit_budget():
+  from rethinking.report import fidelity  # pylint: disable=import-outside-toplevel
+  row = {"setting": "inception_nobn_random_labels", "model": "Inception w/o BatchNorm",
+         "random_labels": True, "paper": {"test": {"value": 10.12}}, "ours_missing": None,
+         "ours": [{"paper_schedule": True, "status": "completed", "status_text": None,
+                   "runs": ["r"], "ran_on": "here", "difference": {"test": 0.0},
+                   "metrics": {"train": {"mean": 41.0}, "test": {"mean": 10.0}}}]}
+  budget = {"model": "inception_small_nobn", "labels": "random labels", "measured_full": None,
+            "extrapolated_full": 900.0, "supply": {"lr_steps": 77.5},
+            "steps_view": {"measured_full": None, "extrapolated_full": 218_000.0,
+                           "schedule_steps_at_or_above": 19_110, "lowest_fit_rate": 0.00083}}
+  other = dict(budget, labels="true labels")
+  (entry,) = fidelity.targets([row], budgets=[other, budget])
+  assert entry["status"] == "outside"
+  (note,) = entry["notes"]
+  assert (note["kind"], note["need"], note["supply"]) == ("steps", 218_000.0, 19_110)
+  text = "\n".join(fidelity.markdown([entry]))
+  assert "needs ~218,000 steps (an extrapolation); the schedule runs 19,110 at lr >= 0.00083" in text
+  # Without a steps reading, the summed learning rate.
+  budget["steps_view"] = None
+  (entry,) = fidelity.targets([row], budgets=[budget])
+  assert entry["notes"][0]["kind"] == "lr_steps" and entry["notes"][0]["need"] == 900.0
+  # A run still training is where it stands, not a verdict.
+  row["ours"][0].update(status="stopped", status_text="not finished (stopped at step 5)",
+                        metrics=None)
+  (entry,) = fidelity.targets([row], budgets=[budget])
+  assert entry["status"] == "not finished (stopped at step 5)" and entry["notes"] == []

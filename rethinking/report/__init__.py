@@ -24,6 +24,7 @@ def build_report(logdirs: Sequence[str], out_dir: str) -> dict:
   from rethinking import paper
   from rethinking.report import after_fit as after_fit_lib
   from rethinking.report import claims as claims_lib
+  from rethinking.report import fidelity as fidelity_lib
   from rethinking.report import figure1a, figure1bc, figure2b
   from rethinking.report import fit_budget as fit_budget_lib
   from rethinking.report import precision as precision_lib
@@ -66,11 +67,14 @@ def build_report(logdirs: Sequence[str], out_dir: str) -> dict:
   report["fit_budget_figure"] = fit_budget_lib.figure(report["fit_budget"], path("fit_budget"))
   report["fit_steps_figure"] = fit_budget_lib.steps_figure(report["fit_budget"],
                                                            path("fit_steps"))
+  report["fidelity"] = fidelity_lib.targets(report["table1"], report["probes"]["jpeg_trends"],
+                                            report["fit_budget"])
   report["runs_not_in_any_table_or_figure"] = sorted(set(runs) - _used(report))
   report["claims"] = claims_lib.ledger(report)
   sources = ", ".join(f"`{d}`" for d in logdirs)
   report["markdown"] = {
       "table1.md": tables.table1_markdown(report["table1"], sources)
+                   + "\n".join(fidelity_lib.markdown(report["fidelity"]))
                    + "\n".join(precision_lib.markdown(report["precision_check"]))
                    + "\n".join(after_fit_lib.markdown(report["after_fit"]))
                    + "\n".join(probes_lib.markdown(report["probes"]))

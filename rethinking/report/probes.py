@@ -100,7 +100,8 @@ def compare(probe: Run, reference: Optional[Run]) -> dict:
   fit = _at_fit(probe)
   reference_fit = _at_fit(reference) if reference else None
   return {
-      "label": _label(probe), "probe": ", ".join(probe_words(probe.config)), "seed": probe.seed,
+      "label": _label(probe), "model": probe.model,
+      "probe": ", ".join(probe_words(probe.config)), "seed": probe.seed,
       "precision": probe.results.precision, "run": probe.path, "status": probe.status,
       "reference_run": reference.path if reference else None,
       "fit": {"probe": fit, "reference": reference_fit,
@@ -143,7 +144,7 @@ def jpeg_trend(comparisons: Sequence[dict]) -> List[dict]:
     estimate = line[0] * -anchor + line[1] if line else None
     paper_test = group[0]["paper_test"]
     out.append({
-        "label": group[0]["label"], "seed": group[0]["seed"],
+        "label": group[0]["label"], "model": group[0]["model"], "seed": group[0]["seed"],
         "precision": group[0]["precision"], "reference_run": reference_run,
         "points": [{"quality": c["jpeg"]["quality"], "rmse": c["jpeg"]["rmse"],
                     "test_at_fit": c["fit"]["probe"]["test"]} for c in group],
