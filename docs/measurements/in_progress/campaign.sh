@@ -1,5 +1,9 @@
 #!/bin/bash
-# Issue 23 campaign from 2026-12-05 21:20 UTC on (campaign20.sh): campaign19.sh's queue with Figure 2b's
+# Issue 23 campaign from 2026-12-05 23:40 UTC on (campaign21.sh): campaign20.sh's queue with the
+# Figures 1b/1c Inception flagfiles and Table 1's random-label row without batch norm read from
+# /work/runs/flags/ (main's flagfiles at ba999d8, copied there: cheap evaluation, the test set
+# at the fit and the end and the whole-train pass from 90% running accuracy on; the training code
+# is PINNED's, which has both flags). campaign20.sh (from 21:20 UTC): campaign19.sh's queue with Figure 2b's
 # batch-norm run at lr 0.01 on 1,000 images (float32, ~6 min) before the AlexNet weight-decay probe.
 # campaign19.sh: campaign18.sh's queue with what the
 # no-batch-norm decision (keep the paper's decay) left optional moved to the end: the random-label
@@ -104,7 +108,7 @@ sweep --settings=$F/table1/inception_wd.flags,$F/table1/inception_crop_wd.flags 
 sweep --settings=$F/table1/inception_nobn.flags,$F/table1/inception_nobn_wd.flags \
       --logdir=/work/runs/table1$SUFFIX --extra=--precision=$PREC
 # Figures 1b/1c with Inception at full data (p = 0 and 1 are table1's runs).
-sweep --settings=$F/fig1bc/inception_small_p0.2.flags,$F/fig1bc/inception_small_p0.4.flags,$F/fig1bc/inception_small_p0.6.flags,$F/fig1bc/inception_small_p0.8.flags \
+sweep --settings=/work/runs/flags/fig1bc/inception_small_p0.2.flags,/work/runs/flags/fig1bc/inception_small_p0.4.flags,/work/runs/flags/fig1bc/inception_small_p0.6.flags,/work/runs/flags/fig1bc/inception_small_p0.8.flags \
       --logdir=/work/runs/fig1bc$SUFFIX --extra=--precision=$PREC
 # The appendix's conv rows: regularized networks fitting random labels.
 git checkout -q --detach $PINNED_APPENDIX || { echo "$(date -u) checkout of $PINNED_APPENDIX failed"; exit 5; }
@@ -113,7 +117,7 @@ sweep --settings=$F/appendix/inception_crop.flags,$F/appendix/inception_wd.flags
 # Table 1 without batch norm, random labels: the row's measurement at our schedule (the scaling
 # probes put its need at ~218,000 steps; 100 epochs are 39,000).
 git checkout -q --detach $PINNED || { echo "$(date -u) checkout of $PINNED failed"; exit 5; }
-sweep --settings=$F/table1/inception_nobn_random_labels.flags \
+sweep --settings=/work/runs/flags/table1/inception_nobn_random_labels.flags \
       --logdir=/work/runs/table1$SUFFIX --extra=--precision=$PREC
 # Probes left optional by the decision: random labels at lr 0.001 (below 0.01, as the true-label
 # one), and the third point of the random-label scaling law (n = 4,000 resumes at f0978fe).
