@@ -1,5 +1,5 @@
 #!/bin/bash
-# Issue 23 campaign from 2026-12-05 23:40 UTC on (campaign21.sh): campaign20.sh's queue with the
+# Issue 23 campaign from 2026-12-05 23:05 UTC on (campaign21.sh): campaign20.sh's queue with the
 # Figures 1b/1c Inception flagfiles and Table 1's random-label row without batch norm read from
 # /work/runs/flags/ (main's flagfiles at ba999d8, copied there: cheap evaluation, the test set
 # at the fit and the end and the whole-train pass from 90% running accuracy on; the training code
