@@ -1586,6 +1586,8 @@ def test_a_true_label_row_outside_its_target_carries_the_jpeg_trends_shift(tmp_p
   # Crop + weight decay, 84.00 (paper 89.05: -5.05); with the shift 85.81: still outside.
   make_run(tmp_path, "crop_wd", config("inception_small", augment=True, weight_decay=5e-4),
            train=1.0, test=0.84)
+  # Without batch norm: its batch-norm twin's trend, named as such. 78.00 (paper 82.00: -4.00).
+  make_run(tmp_path, "nobn", config("inception_small_nobn"), train=1.0, test=0.78)
   # AlexNet has no JPEG trend here: outside, and nothing to say.
   make_run(tmp_path, "alexnet", config("alexnet_small"), train=1.0, test=0.70)
   result = report.build_report([str(tmp_path)], str(tmp_path / "out"))
@@ -1598,6 +1600,9 @@ def test_a_true_label_row_outside_its_target_carries_the_jpeg_trends_shift(tmp_p
   assert not wd_note["within"]
   (own,) = _fidelity(result, "inception")["notes"]  # the trend's own row, read at its end
   assert own["estimate"] == pytest.approx(83.0 + 1.8125)
+  (nobn_note,) = _fidelity(result, "inception_nobn")["notes"]
+  assert nobn_note["estimate"] == pytest.approx(78.0 + 1.8125)
+  assert nobn_note["measured_on"].startswith("Inception, true labels")
   assert _fidelity(result, "alexnet")["status"] == "outside"
   assert _fidelity(result, "alexnet")["notes"] == []
   section = result["markdown"]["table1.md"].split("## Fidelity targets")[1].split("\n## ")[0]
@@ -1622,7 +1627,11 @@ def test_a_random_label_row_outside_its_target_cites_the_fit_budget():
   (note,) = entry["notes"]
   assert (note["kind"], note["need"], note["supply"]) == ("steps", 218_000.0, 19_110)
   text = "\n".join(fidelity.markdown([entry]))
-  assert "needs ~218,000 steps (an extrapolation); the schedule runs 19,110 at lr >= 0.00083" in text
+  assert ("needs ~218,000 steps (an extrapolation); the schedule runs 19,110 at lr >= 0.00083"
+          in text)
+  budget["steps_view"]["extrapolated_full"] = 217_913.4  # three figures, no more
+  text = "\n".join(fidelity.markdown(fidelity.targets([row], budgets=[budget])))
+  assert "needs ~218,000 steps" in text
   # Without a steps reading, the summed learning rate.
   budget["steps_view"] = None
   (entry,) = fidelity.targets([row], budgets=[budget])

@@ -9,8 +9,9 @@ A row outside its target is a finding: beside it goes what the measured probes s
 - True labels: where the model has a JPEG trend (report.probes), the shift that trend estimates
   from the q75 copy to the pristine data (its estimate minus its reference's test accuracy at
   the fit), added to the row's test accuracy. The shift is measured on the trend's own setting
-  (for Inception the unregularized row) and carried to the others of that model as an estimate:
-  whether random crop or weight decay change what the copy's JPEG pass costs is not measured.
+  (for Inception the unregularized row) and carried to the others of that model, and of its
+  twin without batch norm, as an estimate: whether random crop, weight decay or the missing batch
+  norm change what the copy's JPEG pass costs is not measured.
 - Random labels: the fit budget (report.fit_budget) for the model's random-label fits: the
   steps (or summed learning rate) a fit needs at n = 50,000, against what the schedule gives.
 Nothing here is derived from the paper's numbers but the "within N points" comparison itself.
@@ -39,9 +40,19 @@ def _paper_line(row: dict) -> Optional[dict]:
   return next((e for e in row["ours"] if e["paper_schedule"]), None)
 
 
+def _trend_for(model: str, trends: Sequence[dict]) -> Optional[dict]:
+  """The model's own JPEG trend; for a model without batch norm, else its batch-norm twin's
+  (the same network on the same copy: the note names which model it was measured on)."""
+  for candidate in (model, model.removesuffix("_nobn")):
+    trend = next((t for t in trends if t.get("model") == candidate
+                  and t["pristine_estimate"] is not None), None)
+    if trend is not None:
+      return trend
+  return None
+
+
 def _jpeg_note(model: str, test: float, trends: Sequence[dict]) -> Optional[dict]:
-  trend = next((t for t in trends if t.get("model") == model
-                and t["pristine_estimate"] is not None), None)
+  trend = _trend_for(model, trends)
   if trend is None:
     return None
   shift = trend["pristine_estimate"] - trend["reference_test_at_fit"]
@@ -124,6 +135,12 @@ def _ours_text(e: dict) -> str:
   return f"test {md.percent(e['ours'])} ({md.signed(e['difference'])})"
 
 
+def _three_figures(x: float) -> float:
+  """An extrapolation to three significant figures (217,913 -> 218,000): no more digits than
+  a two- or three-point power law carries."""
+  return float(f"{x:.3g}") if x else x
+
+
 def _note_text(note: dict) -> str:
   if note["kind"] == "jpeg":
     verdict = "within the target" if note["within"] else "still outside it"
@@ -131,10 +148,11 @@ def _note_text(note: dict) -> str:
             f"(measured on {note['measured_on']}); with it {note['estimate']:.2f} "
             f"({md.signed(note['estimate_minus_paper'])}), {verdict}")
   how = "measured" if note["measured"] else "an extrapolation"
+  need = note["need"] if note["measured"] else _three_figures(note["need"])
   if note["kind"] == "steps":
-    return (f"fit budget: a fit at n = 50,000 needs ~{note['need']:,.0f} steps ({how}); the "
+    return (f"fit budget: a fit at n = 50,000 needs ~{need:,.0f} steps ({how}); the "
             f"schedule runs {note['supply']:,} at lr >= {note['rate']:.2g}")
-  return (f"fit budget: a fit at n = 50,000 needs ~{note['need']:,.1f} lr-steps ({how}); the "
+  return (f"fit budget: a fit at n = 50,000 needs ~{need:,.4g} lr-steps ({how}); the "
           f"schedule sums {note['supply']:.1f}")
 
 
@@ -159,9 +177,10 @@ def markdown(entries: Sequence[dict]) -> List[str]:
       f"{TEST_TOLERANCES['alexnet_small']:g}). Each row is read at its paper-schedule line. "
       f"Where a row is outside, what the measured probes say: for true labels the shift the "
       f"JPEG trend (below) estimates from the q75 copy to pristine data, measured on one setting "
-      f"of the model and carried to its others (an estimate; added to the row's own number, so "
-      f"on the trend's own row it differs from the trend's estimate, which is read at the fit); "
-      f"for random labels the fit budget (below). Accuracies are on the offline CIFAR-10 copy decoded from JPEG q75.",
+      f"of the model (for a model without batch norm, of the model with it) and carried to its "
+      f"other rows (an estimate; added to the row's own number, so on the trend's own row it "
+      f"differs from the trend's estimate, which is read at the fit); for random labels the fit "
+      f"budget (below). Accuracies are on the offline CIFAR-10 copy decoded from JPEG q75.",
       ("setting", "model", "labels", "target", "ours", "status", "what the probes say",
        "ran on"), rows, "No Table 1 rows.")
   lines += [f"Met: {len(counts[MET])} rows; outside: {len(counts[OUTSIDE])}"
