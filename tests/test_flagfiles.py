@@ -198,4 +198,7 @@ def test_each_appendix_flagfile_trains_its_rows_cell_at_the_rows_own_schedule(pa
   assert (cell.table, cell.setting) == ("appendix", _rel(path)[len("flags/appendix/"):-6])
   assert cells.schedule_deviations(cfg) == []
   assert dict(cell.row.schedule).get("lr_decay", 0.95) == pytest.approx(cfg.train.lr_decay)
+  # ... and fills the row's "paper schedule" line (a run stopped at its fit did not, where the
+  # row states no length, and the row read "not run" above it).
+  assert cells.at_paper_schedule(cfg)
 

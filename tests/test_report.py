@@ -312,6 +312,29 @@ def test_the_appendix_crop_row_is_read_at_its_own_schedule_and_by_its_running_ac
                                  "epochs not stated)")
   assert (line["ours train"], line["ours train, running (mini-batches)"]) == ("99.90", "99.50")
   assert line["ours − paper train"] == "-0.43"  # 99.50 - 99.93: the running accuracy's
+  # flags/appendix/inception_crop.flags stops at the fit: the row states no length ("ran
+  # longer"), so that run is the row's own schedule, not a "not run" line above a variant. (A
+  # Table 1 run stopped at its fit stays a variant: the paper's schedule there has a length.)
+  stopped = config("inception_small", kind="random_labels", augment=True, lr_decay=0.999,
+                   epochs=150, stop_when_fit=True)
+  other = tmp_path / "stopped"
+  make_run(other, "appendix-inception_crop", stopped, train=1.0, test=0.1, steps_to_fit=27_300,
+           history=[{"epoch": 70.0, "step": 27_300, "train_accuracy": 1.0,
+                     "running_train_accuracy": 0.9890, "test_accuracy": 0.1}],
+           final={"step": 27_300})
+  make_run(other, "table1-inception_random_labels",
+           config("inception_small", kind="random_labels", stop_when_fit=True), train=1.0,
+           test=0.1, steps_to_fit=15_210)
+  result = report.build_report([str(other)], str(other / "out"))
+  rows = [r for r in md.parse_table(result["markdown"]["appendix.md"])
+          if r["setting"] == "inception_crop"]
+  assert [r["ours: schedule"] for r in rows] == ["paper schedule, stopped when fit at epoch 70"]
+  assert rows[0]["ours − paper train"] == "-1.03"  # 98.90 - 99.93
+  t1 = [(r["ours: schedule"], r["ours train"])
+        for r in md.parse_table(result["markdown"]["table1.md"])
+        if r["setting"] == "inception_random_labels"]
+  assert t1 == [("paper schedule", "not run"),
+                ("paper schedule, stopped when fit at epoch 39", "100.00")]
   # A row whose paper number is a clean pass compares the clean pass.
   make_run(tmp_path, "appendix-mlp_1x512_wd", config(kind="random_labels", weight_decay=5e-4),
            train=0.985, test=0.1, history=[{"epoch": 100.0, "step": 78_100, "train_accuracy":

@@ -132,9 +132,19 @@ def stops_when_fit(config: RunConfig) -> bool:
   return bool(config.train.stop_when_fit)
 
 
+def length_is_ours(config: RunConfig) -> bool:
+  """The run's paper row states no length (an appendix augmentation row: "training ran
+  longer"): how long is ours, and a run stopped at the fit it trains toward is at the row's
+  schedule."""
+  cell = paper_cell(config)
+  return bool(cell and cell.table == "appendix" and not cell.row.epochs_stated)
+
+
 def at_paper_schedule(config: RunConfig) -> bool:
-  """The paper's whole schedule on its data: no deviation, no probe, not stopped at the fit."""
-  return not schedule_deviations(config) and not probes(config) and not stops_when_fit(config)
+  """The paper's whole schedule on its data: no deviation, no probe, not stopped at the fit
+  (but where the row's length is ours, length_is_ours)."""
+  return (not schedule_deviations(config) and not probes(config)
+          and (not stops_when_fit(config) or length_is_ours(config)))
 
 
 def _setting_words(config: RunConfig) -> List[str]:
