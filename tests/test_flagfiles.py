@@ -59,7 +59,7 @@ def test_there_is_a_flagfile_for_every_paper_setting():
   # appendix: the paper's regularized random-label cells we can run (flip + rotation is not
   # offered); fig1a_mlp: Figure 1a's five conditions with the MLP.
   assert counts == {"table1": 19, "table2": 7, "fig1a": 5, "fig1a_mlp": 5, "fig1bc": 18,
-                    "fig2b": 2, "appendix": 5, "probes": 21}
+                    "fig2b": 2, "appendix": 5, "probes": 22}
   assert {n.split("/")[0] for n in names} == set(counts)
 
 

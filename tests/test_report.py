@@ -1043,6 +1043,18 @@ def test_figure2b_holds_the_rate_fixed_with_a_batch_norm_run_at_the_other_models
   (line,) = [e for e in claim["evidence"] if e.startswith("Figure 2b stability at one rate")]
   assert "train accuracy 5.00 vs 10.00 points, test accuracy 0.00 vs 5.00" in line
   assert "stabilizes: not measured" in claim["scope"]  # evidence only: a subset, not counted
+  # A shorter budget at that schedule is the same training's first epochs (the rate decays per
+  # epoch): a batch-norm run of 2 epochs is the pair too, read at the 2 evaluations both made.
+  os.remove(os.path.join(tmp_path, "bn_lr0.01", "results.json"))
+  make_run(tmp_path, "bn_lr0.01_short", config("inception_small", learning_rate=0.01,
+                                               **dict(sub, epochs=2)),
+           train=0.4, test=0.38, history=history([40, 35], [30, 38]))
+  pair = report.build_report([str(tmp_path)], str(tmp_path / "out"))["figures"]["figure2b"][
+      "same_rate"]
+  assert pair["run"].endswith("bn_lr0.01_short")
+  assert pair["stability"]["by_model"]["inception_small"]["train"]["summed"] == pytest.approx(5.0)
+  assert pair["stability"]["by_model"]["inception_small_nobn"]["train"]["summed"] == (
+      pytest.approx(10.0))
 
 
 def test_figure2b_with_batch_norm_falling_more_is_only_partly(tmp_path):
