@@ -1,5 +1,8 @@
 #!/bin/bash
-# Issue 23 campaign from 2026-12-05 23:05 UTC on (campaign21.sh): campaign20.sh's queue with the
+# Issue 23 campaign from 2026-12-05 23:12 UTC on (campaign22.sh): campaign21.sh's queue with
+# Figure 2b's batch-norm run at lr 0.01 at full data (bf16, 60 epochs; flagfile from main's
+# e78ed80, copied to /work/runs/flags/probes/) after the random-label row without batch norm,
+# before the optional probes. campaign21.sh (from 23:05 UTC): campaign20.sh's queue with the
 # Figures 1b/1c Inception flagfiles and Table 1's random-label row without batch norm read from
 # /work/runs/flags/ (main's flagfiles at ba999d8, copied there: cheap evaluation, the test set
 # at the fit and the end and the whole-train pass from 90% running accuracy on; the training code
@@ -119,6 +122,8 @@ sweep --settings=$F/appendix/inception_crop.flags,$F/appendix/inception_wd.flags
 git checkout -q --detach $PINNED || { echo "$(date -u) checkout of $PINNED failed"; exit 5; }
 sweep --settings=/work/runs/flags/table1/inception_nobn_random_labels.flags \
       --logdir=/work/runs/table1$SUFFIX --extra=--precision=$PREC
+# Figure 2b at one learning rate at full data: batch norm at 0.01, the rate of the row without.
+probe_once fig2b_inception_bn_lr0.01_full
 # Probes left optional by the decision: random labels at lr 0.001 (below 0.01, as the true-label
 # one), and the third point of the random-label scaling law (n = 4,000 resumes at f0978fe).
 git checkout -q --detach $PINNED_APPENDIX || { echo "$(date -u) checkout of $PINNED_APPENDIX failed"; exit 5; }
