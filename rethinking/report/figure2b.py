@@ -92,8 +92,8 @@ def _schedule(run: Run) -> tuple:
 def same_rate(runs: Mapping[str, Run], drawn_runs: List[Run]) -> Optional[dict]:
   """Stability with the rate held fixed: the drawn run without batch norm beside a completed
   batch-norm run at its learning rate and the rest of its schedule (data, n, decay, batch,
-  momentum; any epoch budget, _schedule), the same seed and precision preferred. The drawn pair trains
-  each model at its own rate (0.1 / 0.01), so that a smoother curve may be the lower rate's;
+  momentum; any epoch budget, _schedule), the same seed and precision preferred. The drawn pair
+  trains each model at its own rate (0.1 / 0.01), so that a smoother curve may be the lower rate's;
   this pair separates the two. None when the drawn pair shares a rate or lacks the run without
   batch norm; {"run": None} when no such batch-norm run exists."""
   by_model = {run.model: run for run in drawn_runs}
